@@ -1,0 +1,80 @@
+#pragma once
+// The operations the model forward is written in. core/cpu_backend.cpp implements them on the
+// CPU (the reference); kernels/ implements them on NVIDIA GPUs. All float* buffers live in the
+// backend's memory and are allocated once, at load, through alloc().
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "config.h"
+#include "cpu_matmul.h"
+#include "kv_cache.h"
+#include "rope.h"
+#include "weights.h"
+
+namespace lc {
+
+enum class AttentionMode {
+    Absorbed,  // W_UK folded into q, W_UV applied after: reads only the latent cache
+    Naive,     // keys and values up-projected from the cache per head (test oracle)
+};
+
+// Everything the attention op needs to know about one call.
+struct AttentionArgs {
+    int layer = 0;
+    int first_position = 0;  // position of the first query token
+    int n_tokens = 0;
+    int n_heads = 0;
+    int d_nope = 0, d_rope = 0, d_v = 0, d_c = 0;
+    float scale = 1.0f;
+    const float* q = nullptr;     // [n_tokens, n_heads, d_nope + d_rope], q_pe already rotated
+    const WeightMatrix* kv_b = nullptr;  // [n_heads * (d_nope + d_v), d_c]
+    float* out = nullptr;         // [n_tokens, n_heads * d_v]
+};
+
+struct MoeArgs {
+    int n_tokens = 0;
+    const float* x = nullptr;       // [n_tokens, d], the normed hidden state
+    const float* router_logits = nullptr;  // [n_tokens, n_routed]
+    const LayerWeights* layer = nullptr;
+    float* out = nullptr;           // [n_tokens, d]; receives the routed experts' weighted sum
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual const char* name() const = 0;
+    virtual int threads() const = 0;
+
+    // Memory
+    virtual float* alloc(size_t n_floats) = 0;  // freed with the backend
+    virtual PageAllocator& cache_pages() = 0;
+    virtual void to_host(const float* src, float* dst, size_t n) = 0;
+
+    // Ops. Row strides are in floats.
+    virtual void embed(const WeightMatrix& table, const int* ids, int n, float* out) = 0;
+    virtual void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
+                        int64_t y_stride, int n) = 0;
+    virtual void rms_norm(const float* x, int64_t x_stride, const float* weight, float eps,
+                          float* y, int64_t y_stride, int n, int dim) = 0;
+    // Rotates `n_heads` vectors per token, each at `offset` inside a head of `head_stride`.
+    virtual void rope(float* x, int64_t token_stride, int n_heads, int64_t head_stride,
+                      int offset, int first_position, int n, const Rope& rope) = 0;
+    // Writes rows [first_position, +n) of the cache for one layer: c_kv normed by `norm`,
+    // k_pe rotated. kv_a is [n, d_c + d_rope] as kv_a_proj_with_mqa writes it.
+    virtual void store_latent(LatentCache& cache, int layer, int first_position, int n,
+                              const float* kv_a, const float* norm, float eps,
+                              const Rope& rope) = 0;
+    virtual void attention(AttentionMode mode, const LatentCache& cache,
+                           const AttentionArgs& args) = 0;
+    // y[i] += x[i]
+    virtual void add(float* y, const float* x, size_t n) = 0;
+    // out[t, i] = silu(gate[t, i]) * up[t, i]
+    virtual void silu_mul(const float* gate, const float* up, float* out, int n, int dim) = 0;
+    // Routed experts of one MoE layer (routing included).
+    virtual void moe(const ModelConfig& config, const MoeArgs& args) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+}  // namespace lc

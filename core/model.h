@@ -1,0 +1,83 @@
+#pragma once
+// A loaded DeepSeek-V2/V3 checkpoint and its forward pass over the latent KV cache.
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "backend.h"
+#include "config.h"
+#include "kv_cache.h"
+#include "rope.h"
+#include "safetensors.h"
+#include "weights.h"
+
+namespace lc {
+
+struct ModelOptions {
+    int threads = 0;        // 0: every hardware thread
+    int max_batch = 64;     // tokens per prefill chunk (buffers are sized for it)
+    AttentionMode attention = AttentionMode::Absorbed;
+};
+
+class Model {
+public:
+    // Maps the checkpoint, checks every tensor against config.json and allocates all buffers.
+    static std::unique_ptr<Model> load(const std::filesystem::path& dir, const ModelOptions& options);
+    ~Model();
+
+    const ModelConfig& config() const { return config_; }
+    const ModelWeights& weights() const { return weights_; }
+    const std::filesystem::path& dir() const { return dir_; }
+    Backend& backend() { return *backend_; }
+    int64_t parameter_count() const { return parameters_; }
+    size_t weight_bytes() const { return archive_.tensor_bytes(); }
+    int max_batch() const { return options_.max_batch; }
+    void set_attention_mode(AttentionMode mode) { options_.attention = mode; }
+
+    // Bytes of weights one decode step reads (active experts only), for bandwidth figures.
+    size_t bytes_read_per_token() const;
+
+    // A cache for one conversation; max_tokens 0 means the model's max_position_embeddings.
+    std::unique_ptr<LatentCache> new_cache(int max_tokens = 0);
+
+    // Feeds `tokens` at positions cache.size() onward, in chunks of max_batch, and appends them
+    // to the cache. Writes the logits of the last token ([vocab]) or, with all_positions, of
+    // every token ([n, vocab]) to `logits` (host memory; may be null). Returns false when
+    // `cancel` was set (checked before every chunk); the cache then holds the chunks already done.
+    bool forward(std::span<const int> tokens, LatentCache& cache, float* logits,
+                 bool all_positions = false, const std::atomic<bool>* cancel = nullptr);
+
+private:
+    Model(const std::filesystem::path& dir, const ModelOptions& options);
+    void forward_chunk(const int* ids, int n, LatentCache& cache, float* logits, bool all_positions);
+    void attention_block(const LayerWeights& w, int layer, int n, int first_position, LatentCache& cache);
+    void feed_forward(const FeedForwardWeights& w, const float* x, float* out, int n);
+    void moe_block(const LayerWeights& w, int n);
+
+    std::filesystem::path dir_;
+    ModelOptions options_;
+    ModelConfig config_;
+    SafetensorsArchive archive_;
+    std::unique_ptr<Backend> backend_;
+    ModelWeights weights_;
+    std::unique_ptr<Rope> rope_;
+    int64_t parameters_ = 0;
+
+    // Activations, [max_batch, ...] each, allocated once at load.
+    float* x_ = nullptr;       // [B, d] residual stream
+    float* xn_ = nullptr;      // [B, d] normed input of a block
+    float* q_a_ = nullptr;     // [B, d_cq]
+    float* q_ = nullptr;       // [B, n_h, d_nope + d_rope]
+    float* kv_a_ = nullptr;    // [B, d_c + d_rope]
+    float* attn_ = nullptr;    // [B, n_h * d_v]
+    float* block_out_ = nullptr;  // [B, d] output of attention / feed-forward
+    float* shared_out_ = nullptr;  // [B, d] shared experts' output
+    float* gate_ = nullptr;    // [B, I]
+    float* up_ = nullptr;      // [B, I]
+    float* router_ = nullptr;  // [B, n_routed]
+    float* logits_ = nullptr;  // [B, vocab]
+};
+
+}  // namespace lc
