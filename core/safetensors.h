@@ -62,6 +62,7 @@ private:
     std::vector<std::shared_ptr<MappedFile>> files_;
     std::map<std::string, TensorView, std::less<>> tensors_;
     std::map<std::string, std::string> metadata_;
+    std::string source_;  // the folder or file opened, for "missing tensor" messages
     void add_file(const std::filesystem::path& file);
 };
 
