@@ -71,11 +71,22 @@ inline float f16_to_f32(uint16_t h) {
     return f;
 }
 
+// Safetensors does not align tensors, so elements are read with memcpy (no aliasing, no
+// misaligned loads); compilers turn it into one plain load.
 inline float load_as_f32(const void* base, DType t, size_t index) {
+    const auto* bytes = static_cast<const uint8_t*>(base);
     switch (t) {
-        case DType::F32: return static_cast<const float*>(base)[index];
-        case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(base)[index]);
-        case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(base)[index]);
+        case DType::F32: {
+            float f;
+            std::memcpy(&f, bytes + index * 4, 4);
+            return f;
+        }
+        case DType::F16:
+        case DType::BF16: {
+            uint16_t h;
+            std::memcpy(&h, bytes + index * 2, 2);
+            return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+        }
         case DType::Other: return 0.0f;
     }
     return 0.0f;

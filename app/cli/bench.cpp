@@ -1,0 +1,114 @@
+// `bench`: prefill and decode speed at several context depths, the cache held, and decode's
+// bandwidth (bytes of weights and cache read per token / time) against a plain read benchmark.
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "error.h"
+#include "membench.h"
+#include "sampler.h"
+
+namespace lc::cli {
+
+namespace {
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::vector<int> pseudo_random_tokens(int n, int vocab, uint64_t seed) {
+    std::vector<int> ids(n);
+    uint64_t x = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    for (int& id : ids) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        id = static_cast<int>((x >> 33) % static_cast<uint64_t>(vocab));
+    }
+    return ids;
+}
+
+}  // namespace
+
+int cmd_bench(const std::vector<std::string>& argv) {
+    std::set<std::string> flags = {"prompt-len", "gen", "depths", "membench-mb"};
+    flags.insert(kModelFlags.begin(), kModelFlags.end());
+    Args args(argv, flags, {});
+    const int prompt_len = args.integer("prompt-len", 64, 1, 1 << 20);
+    const int gen = args.integer("gen", 16, 1, 1 << 20);
+    std::vector<int> depths = args.has("depths") ? args.int_list("depths") : std::vector<int>{0, 256, 1024};
+    for (int d : depths)
+        if (d < 0) throw Error("--depths must not be negative");
+    const int membench_mb = args.integer("membench-mb", 1024, 0, 1 << 20);
+
+    auto model = load_model(args);
+    const ModelConfig& c = model->config();
+    int max_depth = *std::max_element(depths.begin(), depths.end());
+    const int ctx = max_depth + prompt_len + gen + 1;
+    if (ctx > c.max_position_embeddings)
+        throw Error("--depths plus --prompt-len and --gen exceed the model's context (" +
+                    std::to_string(c.max_position_embeddings) + " tokens)");
+
+    nlohmann::json out;
+    out["model"] = model->dir().string();
+    out["device"] = "cpu";
+    out["threads"] = model->backend().threads();
+    out["avx2_fma"] = cpu_has_avx2_fma();
+    out["weight_bytes"] = model->weight_bytes();
+    out["weight_bytes_read_per_token"] = model->bytes_read_per_token();
+    double peak = 0;
+    if (membench_mb > 0) {
+        ThreadPool pool(model->backend().threads());
+        ReadBandwidth bw = measure_read_bandwidth(pool, static_cast<size_t>(membench_mb) << 20, 5);
+        peak = bw.bytes_per_second;
+        out["read_bandwidth_bytes_per_s"] = peak;
+        out["read_bandwidth_buffer_bytes"] = bw.buffer_bytes;
+    }
+
+    std::vector<float> logits(c.vocab_size);
+    auto cache = model->new_cache(ctx);
+    for (int depth : depths) {
+        cache->clear();
+        nlohmann::json row;
+        row["depth"] = depth;
+        double t0 = now_seconds();
+        if (depth > 0) model->forward(pseudo_random_tokens(depth, c.vocab_size, 1), *cache, nullptr);
+        row["fill_seconds"] = now_seconds() - t0;
+
+        std::vector<int> prompt = pseudo_random_tokens(prompt_len, c.vocab_size, 2);
+        t0 = now_seconds();
+        model->forward(prompt, *cache, logits.data());
+        const double prefill_s = now_seconds() - t0;
+        row["prefill_tokens"] = prompt_len;
+        row["prefill_tokens_per_s"] = prompt_len / prefill_s;
+
+        // Decode: greedy, one token at a time, each fed back.
+        size_t cache_read_bytes = 0;
+        t0 = now_seconds();
+        for (int i = 0; i < gen; ++i) {
+            const int next[1] = {argmax(logits)};
+            cache_read_bytes += cache->stats().bytes_live;
+            model->forward(next, *cache, logits.data());
+        }
+        const double decode_s = now_seconds() - t0;
+        const double rate = gen / decode_s;
+        const double bytes_per_token =
+            static_cast<double>(model->bytes_read_per_token()) + static_cast<double>(cache_read_bytes) / gen;
+        row["decode_tokens"] = gen;
+        row["decode_tokens_per_s"] = rate;
+        row["decode_bytes_per_token"] = bytes_per_token;
+        row["decode_bytes_per_s"] = bytes_per_token * rate;
+        if (peak > 0) row["decode_fraction_of_read_bandwidth"] = bytes_per_token * rate / peak;
+        CacheStats s = cache->stats();
+        row["cache_tokens"] = s.tokens;
+        row["cache_bytes_allocated"] = s.bytes_allocated;
+        row["cache_bytes_live"] = s.bytes_live;
+        row["mha_cache_bytes"] = s.mha_bytes;
+        out["results"].push_back(row);
+        std::cerr << "depth " << depth << ": prefill " << prompt_len / prefill_s << " tok/s, decode "
+                  << rate << " tok/s\n";
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+}
+
+}  // namespace lc::cli

@@ -1,0 +1,238 @@
+// Model loading shared by all commands, and the `info`, `logits` and `perplexity` commands.
+#include "commands.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "error.h"
+#include "generator.h"
+#include "npy.h"
+#include "tokenizer.h"
+
+namespace lc::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The bundled model: next to an installed binary (../share/latentchat/models), or in the
+// source tree this binary was built from. The first folder holding a config.json wins.
+std::optional<fs::path> bundled_model_dir() {
+    std::vector<fs::path> roots;
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) roots.push_back(exe.parent_path().parent_path() / "share" / "latentchat" / "models");
+    roots.push_back(LATENTCHAT_SOURCE_MODELS);
+    for (const fs::path& root : roots) {
+        if (!fs::is_directory(root, ec)) continue;
+        std::vector<fs::path> found;
+        for (const auto& entry : fs::directory_iterator(root, ec))
+            if (fs::exists(entry.path() / "config.json", ec)) found.push_back(entry.path());
+        std::sort(found.begin(), found.end());
+        if (!found.empty()) return found.front();
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+fs::path model_dir_from(const Args& args) {
+    if (auto m = args.opt("model")) return *m;
+    if (const char* env = std::getenv("LATENTCHAT_MODEL"); env && *env) return env;
+    if (auto b = bundled_model_dir()) return *b;
+    throw Error("no --model given and no bundled model was found; pass --model DIR");
+}
+
+ModelOptions model_options_from(const Args& args) {
+    ModelOptions o;
+    std::string device = args.str("device", "cpu");
+    if (device == "cuda")
+        throw Error("--device cuda: this build has no CUDA backend yet; use --device cpu");
+    if (device != "cpu") throw Error("--device must be cpu or cuda, got '" + device + "'");
+    o.threads = args.integer("threads", 0, 0, 1024);
+    o.max_batch = args.integer("batch", 64, 1, 4096);
+    std::string attention = args.str("attention", "absorbed");
+    if (attention == "absorbed") {
+        o.attention = AttentionMode::Absorbed;
+    } else if (attention == "naive") {
+        o.attention = AttentionMode::Naive;
+    } else {
+        throw Error("--attention must be absorbed or naive, got '" + attention + "'");
+    }
+    return o;
+}
+
+std::unique_ptr<Model> load_model(const Args& args) {
+    ModelOptions options = model_options_from(args);
+    return Model::load(model_dir_from(args), options);
+}
+
+namespace {
+
+std::set<std::string> with_model_flags(std::set<std::string> flags) {
+    flags.insert(kModelFlags.begin(), kModelFlags.end());
+    return flags;
+}
+
+const char* rope_type_name(RopeType t) {
+    switch (t) {
+        case RopeType::Default: return "default";
+        case RopeType::Linear: return "linear";
+        case RopeType::Yarn: return "yarn";
+    }
+    return "default";
+}
+
+}  // namespace
+
+int cmd_info(const std::vector<std::string>& argv) {
+    Args args(argv, with_model_flags({}), {"json"});
+    fs::path dir = model_dir_from(args);
+    // info reads the config and the headers only; the shapes are checked like a load.
+    ModelConfig c = ModelConfig::load(dir);
+    SafetensorsArchive archive = SafetensorsArchive::open_dir(dir);
+    ModelWeights w = ModelWeights::bind(c, archive);
+    int64_t params = 0;
+    for (const auto& name : archive.names()) params += archive.get(name).numel();
+
+    const int64_t L = c.num_hidden_layers;
+    const int64_t n_h = c.num_attention_heads;
+    const int64_t qk = c.qk_head_dim(), v = c.v_head_dim;
+    const int64_t mla = c.kv_lora_rank + c.qk_rope_head_dim;
+    const int64_t mha = n_h * qk + n_h * v;
+    const int64_t mqa = qk + v;
+    const int64_t gqa_groups = std::min<int64_t>(LatentCache::kDefaultGqaGroups, n_h);
+    const int64_t gqa = gqa_groups * (qk + v);
+    int moe_layers = 0;
+    for (int l = 0; l < c.num_hidden_layers; ++l) moe_layers += c.is_moe_layer(l);
+
+    if (args.has("json")) {
+        nlohmann::json j;
+        j["model_dir"] = dir.string();
+        j["model_type"] = c.model_type_name();
+        j["parameters"] = params;
+        j["weight_bytes"] = archive.tensor_bytes();
+        j["config"] = {{"vocab_size", c.vocab_size},
+                       {"hidden_size", c.hidden_size},
+                       {"num_hidden_layers", c.num_hidden_layers},
+                       {"num_attention_heads", c.num_attention_heads},
+                       {"q_lora_rank", c.q_lora_rank},
+                       {"kv_lora_rank", c.kv_lora_rank},
+                       {"qk_nope_head_dim", c.qk_nope_head_dim},
+                       {"qk_rope_head_dim", c.qk_rope_head_dim},
+                       {"v_head_dim", c.v_head_dim},
+                       {"intermediate_size", c.intermediate_size},
+                       {"moe_intermediate_size", c.moe_intermediate_size},
+                       {"n_routed_experts", c.n_routed_experts},
+                       {"n_shared_experts", c.n_shared_experts},
+                       {"num_experts_per_tok", c.num_experts_per_tok},
+                       {"first_k_dense_replace", c.first_k_dense_replace},
+                       {"moe_layers", moe_layers},
+                       {"max_position_embeddings", c.max_position_embeddings},
+                       {"rope_type", rope_type_name(c.rope.type)},
+                       {"rope_theta", c.rope.theta},
+                       {"rope_factor", c.rope.factor},
+                       {"softmax_scale", c.softmax_scale()}};
+        j["cache_elements_per_token_per_layer"] = {
+            {"mla", mla}, {"mha", mha}, {"gqa", gqa}, {"mqa", mqa}, {"gqa_groups", gqa_groups}};
+        j["cache_elements_per_token"] = {
+            {"mla", mla * L}, {"mha", mha * L}, {"gqa", gqa * L}, {"mqa", mqa * L}};
+        j["mha_over_mla"] = static_cast<double>(mha) / mla;
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::cout << "model        " << dir.string() << "\n"
+              << "type         " << c.model_type_name() << ", " << L << " layers (" << moe_layers
+              << " MoE), hidden " << c.hidden_size << ", vocab " << c.vocab_size << "\n"
+              << "parameters   " << params << " (" << archive.tensor_bytes() / 1048576.0
+              << " MiB of weights)\n"
+              << "attention    MLA: " << n_h << " heads, q_lora " << c.q_lora_rank << ", kv_lora "
+              << c.kv_lora_rank << ", nope " << c.qk_nope_head_dim << ", rope "
+              << c.qk_rope_head_dim << " (" << rope_type_name(c.rope.type) << "), v "
+              << c.v_head_dim << "\n";
+    if (moe_layers)
+        std::cout << "experts      " << c.n_routed_experts << " routed (top " << c.num_experts_per_tok
+                  << ") + " << c.n_shared_experts << " shared, " << c.moe_intermediate_size
+                  << " wide\n";
+    std::cout << "cache/token  elements over all layers: MLA " << mla * L << ", MHA " << mha * L
+              << ", GQA-" << gqa_groups << " " << gqa * L << ", MQA " << mqa * L
+              << "  (MHA / MLA = " << static_cast<double>(mha) / mla << ")\n";
+    return 0;
+}
+
+int cmd_logits(const std::vector<std::string>& argv) {
+    Args args(argv, with_model_flags({"tokens", "out"}), {});
+    std::vector<int> tokens = args.int_list("tokens");
+    if (tokens.empty()) throw Error("logits needs --tokens 1,2,3");
+    auto out = args.opt("out");
+    if (!out) throw Error("logits needs --out FILE.npy");
+    auto model = load_model(args);
+    auto cache = model->new_cache(static_cast<int>(tokens.size()));
+    std::vector<float> logits(tokens.size() * model->config().vocab_size);
+    model->forward(tokens, *cache, logits.data(), true);
+    write_npy_f32(*out, logits.data(),
+                  {static_cast<int64_t>(tokens.size()), model->config().vocab_size});
+    return 0;
+}
+
+int cmd_perplexity(const std::vector<std::string>& argv) {
+    Args args(argv, with_model_flags({"file", "ctx"}), {"json"});
+    auto file = args.opt("file");
+    if (!file) throw Error("perplexity needs --file TEXT_FILE");
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) throw Error("cannot read " + *file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string text = ss.str();
+    if (text.empty()) throw Error(*file + " is empty");
+
+    auto model = load_model(args);
+    const ModelConfig& c = model->config();
+    auto tokenizer = Tokenizer::load(model->dir(), c.bos_token_id,
+                                     c.eos_token_ids.empty() ? -1 : c.eos_token_ids[0]);
+    const int ctx = args.integer("ctx", std::min(c.max_position_embeddings, 1024), 2, 1 << 20);
+    std::vector<int> ids = tokenizer->encode(text, false);
+    const int bos = tokenizer->bos_id();
+    // Windows of ctx tokens, each starting with BOS, score every text token exactly once.
+    const int per_window = bos >= 0 ? ctx - 1 : ctx;
+    auto cache = model->new_cache(ctx);
+    std::vector<float> logits(static_cast<size_t>(ctx) * c.vocab_size);
+    double nll = 0;
+    int64_t scored = 0;
+    for (size_t start = 0; start < ids.size(); start += per_window) {
+        size_t end = std::min(ids.size(), start + per_window);
+        std::vector<int> window;
+        if (bos >= 0) window.push_back(bos);
+        window.insert(window.end(), ids.begin() + start, ids.begin() + end);
+        cache->clear();
+        model->forward(window, *cache, logits.data(), true);
+        const int first_target = bos >= 0 ? 1 : 1;
+        for (size_t t = first_target; t < window.size(); ++t) {
+            const float* row = &logits[(t - 1) * c.vocab_size];
+            float m = *std::max_element(row, row + c.vocab_size);
+            double sum = 0;
+            for (int i = 0; i < c.vocab_size; ++i) sum += std::exp(static_cast<double>(row[i] - m));
+            nll += std::log(sum) + m - row[window[t]];
+            ++scored;
+        }
+    }
+    const double nats = nll / std::max<int64_t>(scored, 1);
+    const double bpb = nll / std::log(2.0) / static_cast<double>(text.size());
+    nlohmann::json j = {{"file", *file},          {"tokens", scored},
+                        {"bytes", text.size()},    {"nll_per_token", nats},
+                        {"perplexity", std::exp(nats)}, {"bits_per_byte", bpb}};
+    if (args.has("json")) {
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::cout << "tokens scored   " << scored << "\nnats per token  " << nats
+                  << "\nperplexity      " << std::exp(nats) << "\nbits per byte   " << bpb << "\n";
+    }
+    return 0;
+}
+
+}  // namespace lc::cli

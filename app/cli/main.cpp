@@ -1,0 +1,70 @@
+// latentchat-cli: the engine's scriptable face. Errors are one line on stderr and exit status 1.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "error.h"
+
+namespace {
+
+const char* kUsage = R"(latentchat-cli )" LATENTCHAT_VERSION R"( - run DeepSeek-V2/V3 style models with multi-head latent attention
+
+usage: latentchat-cli COMMAND [flags]
+
+commands:
+  info        --model DIR [--json]
+              configuration, parameter count and KV cache per token (MLA, MHA, GQA, MQA)
+  generate    --model DIR (--prompt TEXT | --tokens 1,2,3) [--max-tokens N] [--temperature T]
+              [--top-p P] [--top-k K] [--min-p P] [--repeat-penalty R] [--seed S] [--stop TEXT]
+              [--chat] [--system TEXT] [--print-ids] [--ignore-eos] [--stats] [--ctx N]
+              streams the continuation; --temperature 0 is greedy
+  chat        --model DIR [sampling flags] [--system TEXT]
+              an interactive conversation that keeps the latent cache between turns
+  logits      --model DIR --tokens 1,2,3 --out FILE.npy
+              float32 logits of every position after one prefill, shape [n_tokens, vocab]
+  perplexity  --model DIR --file TEXT_FILE [--ctx N] [--json]
+              mean negative log-likelihood (nats/token) and bits per byte
+  bench       --model DIR [--prompt-len N] [--gen N] [--depths 0,1024,8192] [--membench-mb N]
+              prefill and decode tokens/s per depth, cache bytes, bandwidth; JSON on stdout
+
+model flags (every command that loads a model):
+  --model DIR        a folder with config.json, *.safetensors and tokenizer.model
+                     (default: $LATENTCHAT_MODEL, then the bundled model)
+  --device cpu|cuda  --threads N  --batch N (prefill chunk)  --attention absorbed|naive
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        std::cout << kUsage;
+        return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version") {
+        std::cout << "latentchat-cli " << LATENTCHAT_VERSION << "\n";
+        return 0;
+    }
+    const std::string command = args[0];
+    args.erase(args.begin());
+    try {
+        if (command == "info") return lc::cli::cmd_info(args);
+        if (command == "generate") return lc::cli::cmd_generate(args);
+        if (command == "chat") return lc::cli::cmd_chat(args);
+        if (command == "logits") return lc::cli::cmd_logits(args);
+        if (command == "perplexity") return lc::cli::cmd_perplexity(args);
+        if (command == "bench") return lc::cli::cmd_bench(args);
+        std::cerr << "latentchat-cli: unknown command '" << command << "' (see --help)\n";
+        return 2;
+    } catch (const lc::Error& e) {
+        std::cerr << "latentchat-cli: " << e.what() << "\n";
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "latentchat-cli: out of memory\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "latentchat-cli: internal error: " << e.what() << "\n";
+        return 3;
+    }
+}

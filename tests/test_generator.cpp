@@ -1,0 +1,195 @@
+// The generation loop: seeded sampling is repeatable, cancel stops within a token, stop strings
+// cut the text, streamed pieces add up to the decoded text, and a follow-up turn reuses the
+// cache yet gives what a full re-prefill gives.
+#include <QtTest>
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include "error.h"
+#include "generator.h"
+
+namespace {
+
+const std::string kFixture = std::string(LC_FIXTURES_DIR) + "/v3_yarn";
+
+struct Loaded {
+    std::unique_ptr<lc::Model> model;
+    std::unique_ptr<lc::Tokenizer> tokenizer;
+};
+
+Loaded load() {
+    Loaded l;
+    l.model = lc::Model::load(kFixture, lc::ModelOptions{});
+    const lc::ModelConfig& c = l.model->config();
+    l.tokenizer = lc::Tokenizer::load(kFixture, c.bos_token_id, c.eos_token_ids.at(0));
+    return l;
+}
+
+lc::GenerationOptions options(float temperature, uint64_t seed, int max_tokens) {
+    lc::GenerationOptions o;
+    o.sampling.temperature = temperature;
+    o.sampling.seed = seed;
+    o.sampling.top_k = 0;
+    o.sampling.top_p = 1.0f;
+    o.sampling.min_p = 0.0f;
+    o.max_tokens = max_tokens;
+    o.stop_at_eos = false;
+    return o;
+}
+
+const std::vector<int> kPrompt = {1, 37, 101, 250, 17, 300, 44, 9};
+
+lc::GenerationResult run(Loaded& l, const lc::GenerationOptions& o,
+                         const lc::TokenCallback& cb = {}, std::atomic<bool>* cancel = nullptr) {
+    lc::Session s(*l.model);
+    s.set_context(kPrompt, nullptr);
+    return s.generate(*l.tokenizer, o, cb, cancel, std::chrono::steady_clock::now());
+}
+
+}  // namespace
+
+class TestGenerator : public QObject {
+    Q_OBJECT
+
+private slots:
+    void same_seed_same_text() {
+        Loaded l = load();
+        auto a = run(l, options(1.0f, 42, 24));
+        auto b = run(l, options(1.0f, 42, 24));
+        auto c = run(l, options(1.0f, 43, 24));
+        QCOMPARE(a.ids.size(), size_t(24));
+        QVERIFY(a.ids == b.ids);
+        QCOMPARE(a.text, b.text);
+        QVERIFY(a.ids != c.ids);  // 24 draws from a spread distribution cannot all agree
+    }
+
+    void greedy_ignores_the_seed() {
+        Loaded l = load();
+        QVERIFY(run(l, options(0.0f, 1, 12)).ids == run(l, options(0.0f, 2, 12)).ids);
+    }
+
+    void max_tokens_ends_generation() {
+        Loaded l = load();
+        auto r = run(l, options(0.0f, 0, 5));
+        QCOMPARE(r.ids.size(), size_t(5));
+        QCOMPARE(r.reason, lc::FinishReason::MaxTokens);
+    }
+
+    void streamed_text_is_the_decoded_text() {
+        Loaded l = load();
+        std::string streamed;
+        int events = 0;
+        auto r = run(l, options(1.0f, 5, 30), [&](const lc::TokenEvent& ev) {
+            streamed += ev.text;
+            QCOMPARE(ev.index, events);
+            QCOMPARE(ev.cache.tokens, static_cast<int>(kPrompt.size()) + events);
+            ++events;
+        });
+        QCOMPARE(events, 30);
+        QCOMPARE(streamed, r.text);
+        QCOMPARE(r.text, l.tokenizer->decode(r.ids));
+    }
+
+    void stop_string_cuts_the_text() {
+        Loaded l = load();
+        auto full = run(l, options(0.0f, 0, 24));
+        QVERIFY(full.text.size() > 8);
+        const std::string stop = full.text.substr(full.text.size() / 2, 3);
+        const std::string expected = full.text.substr(0, full.text.find(stop));
+        auto o = options(0.0f, 0, 24);
+        o.stop_strings = {stop};
+        std::string streamed;
+        auto r = run(l, o, [&](const lc::TokenEvent& ev) { streamed += ev.text; });
+        QCOMPARE(r.reason, lc::FinishReason::StopString);
+        QCOMPARE(r.text, expected);
+        QCOMPARE(streamed, expected);  // no part of the stop string leaked out
+        QVERIFY(r.ids.size() < full.ids.size());
+    }
+
+    void cancel_from_the_callback_stops_at_once() {
+        Loaded l = load();
+        std::atomic<bool> cancel{false};
+        auto r = run(l, options(1.0f, 3, 100), [&](const lc::TokenEvent& ev) {
+            if (ev.index == 2) cancel = true;
+        }, &cancel);
+        QCOMPARE(r.reason, lc::FinishReason::Cancelled);
+        QCOMPARE(r.ids.size(), size_t(3));
+    }
+
+    void cancel_from_another_thread_within_one_token() {
+        Loaded l = load();
+        std::atomic<bool> cancel{false};
+        std::atomic<int> after_cancel{0};
+        std::thread stopper([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            cancel = true;
+        });
+        auto r = run(l, options(1.0f, 3, 100000), [&](const lc::TokenEvent&) {
+            if (cancel) ++after_cancel;
+        }, &cancel);
+        stopper.join();
+        QCOMPARE(r.reason, lc::FinishReason::Cancelled);
+        QVERIFY(after_cancel <= 1);  // at most the token that was in flight
+    }
+
+    void follow_up_reuses_the_cache_and_equals_a_full_prefill() {
+        Loaded l = load();
+        lc::Session s(*l.model);
+        s.set_context(kPrompt, nullptr);
+        auto first = s.generate(*l.tokenizer, options(0.0f, 0, 6), {}, nullptr,
+                                std::chrono::steady_clock::now());
+        std::vector<int> conversation = kPrompt;
+        conversation.insert(conversation.end(), first.ids.begin(), first.ids.end());
+        for (int id : {5, 77, 123, 9}) conversation.push_back(id);
+
+        int reused = -1;
+        s.set_context(conversation, nullptr, &reused);
+        // Everything but the last generated token (never fed) came from the cache.
+        QCOMPARE(reused, static_cast<int>(kPrompt.size() + first.ids.size() - 1));
+        std::vector<float> resumed(s.logits().begin(), s.logits().end());
+
+        lc::Session fresh(*l.model);
+        fresh.set_context(conversation, nullptr);
+        double diff = 0, norm = 0;
+        for (size_t i = 0; i < resumed.size(); ++i) {
+            diff += std::pow(resumed[i] - fresh.logits()[i], 2);
+            norm += std::pow(fresh.logits()[i], 2);
+        }
+        QVERIFY(std::sqrt(diff / norm) < 1e-5);
+        auto a = s.generate(*l.tokenizer, options(0.0f, 0, 8), {}, nullptr, std::chrono::steady_clock::now());
+        auto b = fresh.generate(*l.tokenizer, options(0.0f, 0, 8), {}, nullptr, std::chrono::steady_clock::now());
+        QVERIFY(a.ids == b.ids);
+    }
+
+    void chat_follow_up_prefills_only_the_new_turn() {
+        Loaded l = load();
+        lc::ChatSession chat(*l.model, *l.tokenizer, lc::ChatTemplate::load(kFixture));
+        auto one = chat.send("Once upon a time there was a cat.", options(0.0f, 0, 8), {}, nullptr);
+        QCOMPARE(one.reused_tokens, 0);
+        const int after_first = static_cast<int>(chat.session().tokens().size());
+        auto two = chat.send("Tell me more.", options(0.0f, 0, 8), {}, nullptr);
+        QVERIFY(two.reused_tokens >= after_first - 1);
+        QVERIFY(two.prompt_tokens < 20);  // the new turn, not the conversation
+        QCOMPARE(chat.messages().size(), size_t(4));
+    }
+
+    void chat_slides_when_the_context_fills() {
+        Loaded l = load();
+        lc::ChatSession chat(*l.model, *l.tokenizer, lc::ChatTemplate::load(kFixture), 96);
+        for (int turn = 0; turn < 6; ++turn)
+            chat.send("Tell me a story about a dog and a ball.", options(0.0f, 0, 16), {}, nullptr);
+        QVERIFY(!chat.notice().empty() || chat.messages().size() < 12);
+        QVERIFY(chat.session().cache().size() <= 96);
+    }
+
+    void bad_sampling_values_are_errors() {
+        Loaded l = load();
+        auto o = options(1.0f, 0, 4);
+        o.sampling.top_p = 1.5f;
+        QVERIFY_THROWS_EXCEPTION(lc::Error, run(l, o));
+    }
+};
+
+QTEST_APPLESS_MAIN(TestGenerator)
+#include "test_generator.moc"
