@@ -36,6 +36,10 @@ public:
     int max_batch() const { return options_.max_batch; }
     void set_attention_mode(AttentionMode mode) { options_.attention = mode; }
 
+    // Reads one byte of every page of the weights, so later tokens do not wait on page faults
+    // (the checkpoint is memory-mapped and pages arrive on first touch). Used before timing.
+    void prefault_weights() const;
+
     // Bytes of weights one decode step reads (active experts only), for bandwidth figures.
     size_t bytes_read_per_token() const;
 

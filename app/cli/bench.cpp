@@ -64,6 +64,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
         out["read_bandwidth_buffer_bytes"] = bw.buffer_bytes;
     }
 
+    model->prefault_weights();  // steady-state figures, not first-touch page faults
     std::vector<float> logits(c.vocab_size);
     auto cache = model->new_cache(ctx);
     for (int depth : depths) {

@@ -10,6 +10,9 @@
 #include <sstream>
 
 #include "error.h"
+#ifdef LATENTCHAT_HAVE_CUDA
+#include "device_query.h"
+#endif
 #include "generator.h"
 #include "npy.h"
 #include "tokenizer.h"
@@ -51,9 +54,21 @@ fs::path model_dir_from(const Args& args) {
 ModelOptions model_options_from(const Args& args) {
     ModelOptions o;
     std::string device = args.str("device", "cpu");
-    if (device == "cuda")
-        throw Error("--device cuda: this build has no CUDA backend yet; use --device cpu");
-    if (device != "cpu") throw Error("--device must be cpu or cuda, got '" + device + "'");
+    if (device != "cpu" && device != "cuda")
+        throw Error("--device must be cpu or cuda, got '" + device + "'");
+    if (device == "cuda") {
+        // The CUDA backend's kernels are not written yet: say so once and run on the CPU.
+#ifdef LATENTCHAT_HAVE_CUDA
+        cuda::DeviceInfo gpu = cuda::query_devices();
+        if (gpu.count == 0)
+            std::cerr << "latentchat-cli: no usable GPU (" << gpu.problem << "); running on the CPU\n";
+        else
+            std::cerr << "latentchat-cli: found " << gpu.name
+                      << ", but the CUDA backend is not in this version yet; running on the CPU\n";
+#else
+        std::cerr << "latentchat-cli: this build has no CUDA support; running on the CPU\n";
+#endif
+    }
     o.threads = args.integer("threads", 0, 0, 1024);
     o.max_batch = args.integer("batch", 64, 1, 4096);
     std::string attention = args.str("attention", "absorbed");
