@@ -9,6 +9,12 @@
 
 namespace lc {
 
+namespace {
+// q_a_layernorm and kv_a_layernorm are built without an eps argument in DeepSeek's code and in
+// transformers, so they use RMSNorm's default whatever rms_norm_eps says.
+constexpr float kLatentNormEps = 1e-6f;
+}  // namespace
+
 Model::Model(const std::filesystem::path& dir, const ModelOptions& options)
     : dir_(dir),
       options_(options),
@@ -148,13 +154,12 @@ void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, Lat
     const int n_h = c.num_attention_heads;
     const int qk = c.qk_head_dim();
     const int kv_row = c.kv_lora_rank + c.qk_rope_head_dim;
-    const float eps = static_cast<float>(c.rms_norm_eps);
 
     // Query: q = W_UQ RMSNorm(W_DQ h), or q = W_Q h.        q: [n, n_h, d_nope + d_rope]
     if (c.q_lora_rank > 0) {
         be.matmul(w.q_a_proj, xn_, d, q_a_, c.q_lora_rank, n);  // [n, d_cq]
-        be.rms_norm(q_a_, c.q_lora_rank, w.q_a_norm.data(), eps, q_a_, c.q_lora_rank, n,
-                    c.q_lora_rank);
+        be.rms_norm(q_a_, c.q_lora_rank, w.q_a_norm.data(), kLatentNormEps, q_a_, c.q_lora_rank,
+                    n, c.q_lora_rank);
         be.matmul(w.q_b_proj, q_a_, c.q_lora_rank, q_, n_h * qk, n);
     } else {
         be.matmul(w.q_proj, xn_, d, q_, n_h * qk, n);
@@ -163,7 +168,7 @@ void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, Lat
 
     // [c_kv ; k_pe] = W_DKV h; the cache keeps RMSNorm(c_kv) and RoPE(k_pe).   kv_a: [n, d_c + d_rope]
     be.matmul(w.kv_a_proj, xn_, d, kv_a_, kv_row, n);
-    be.store_latent(cache, layer, p0, n, kv_a_, w.kv_a_norm.data(), eps, *rope_);
+    be.store_latent(cache, layer, p0, n, kv_a_, w.kv_a_norm.data(), kLatentNormEps, *rope_);
 
     AttentionArgs a;
     a.layer = layer;
