@@ -31,6 +31,12 @@ case "${1:-}" in
         install_missing
         build
         shift
+        # Until the bundled model ships (resources/models/), chat runs on a random-weight
+        # test model: it proves the pipeline end to end, but its text is noise.
+        if ! ls resources/models/*/config.json >/dev/null 2>&1; then
+            echo "No bundled model yet: chatting with the random-weight fixture tests/fixtures/v3_yarn." >&2
+            set -- --model tests/fixtures/v3_yarn "$@"
+        fi
         exec build/app/latentchat-cli chat "$@"
         ;;
     test)
