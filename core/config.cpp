@@ -90,7 +90,10 @@ json read_json_file(const std::filesystem::path& path) {
     try {
         return json::parse(in);
     } catch (const json::parse_error& e) {
-        throw Error(path.string() + " is not valid JSON: " + e.what());
+        // Drop nlohmann's "[json.exception.parse_error.101] " prefix: users need the reason.
+        std::string why = e.what();
+        if (auto at = why.find("] "); at != std::string::npos) why = why.substr(at + 2);
+        throw Error(path.string() + " is not valid JSON: " + why);
     }
 }
 

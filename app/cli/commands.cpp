@@ -107,6 +107,7 @@ const char* rope_type_name(RopeType t) {
 
 int cmd_info(const std::vector<std::string>& argv) {
     Args args(argv, with_model_flags({}), {"json"});
+    model_options_from(args);  // info loads no weights, but its flags are still checked
     fs::path dir = model_dir_from(args);
     // info reads the config and the headers only; the shapes are checked like a load.
     ModelConfig c = ModelConfig::load(dir);
@@ -186,6 +187,12 @@ int cmd_logits(const std::vector<std::string>& argv) {
     if (tokens.empty()) throw Error("logits needs --tokens 1,2,3");
     auto out = args.opt("out");
     if (!out) throw Error("logits needs --out FILE.npy");
+    // Fail before the forward pass, not after it, when the result could not be saved.
+    std::error_code ec;
+    fs::path out_path(*out);
+    fs::path parent = out_path.has_parent_path() ? out_path.parent_path() : fs::path(".");
+    if (fs::is_directory(out_path, ec) || !fs::is_directory(parent, ec))
+        throw Error(*out + " cannot be written (no such folder, or it is a folder)");
     auto model = load_model(args);
     auto cache = model->new_cache(static_cast<int>(tokens.size()));
     std::vector<float> logits(tokens.size() * model->config().vocab_size);
