@@ -28,6 +28,7 @@ twice writes identical files (with the same torch / transformers / sentencepiece
 from __future__ import annotations
 
 import argparse
+import lzma
 import hashlib
 import json
 import math
@@ -56,7 +57,14 @@ N_GREEDY = 12
 # the CPU; 1e-2 also keeps a GPU backend (other summation order, reduced-precision kernels) on track.
 MIN_MARGIN = 1e-2
 MAX_ATTEMPTS = 200
-STORIES = Path("/work/shared/data/tinystories/stories.txt.xz")
+# The story corpus beside the checkout (../shared), or wherever LATENTCHAT_STORIES points (the GPU
+# machine gets a carried copy).
+STORIES = Path(
+    os.environ.get(
+        "LATENTCHAT_STORIES",
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "tinystories" / "stories.txt.xz",
+    )
+)
 TOKENIZER_TRAIN_BYTES = 300_000
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -653,7 +661,7 @@ def published_config(fx: dict, written: dict) -> dict:
 def train_tokenizer(workdir: Path) -> Path:
     import sentencepiece as spm
 
-    text = subprocess.run(["xz", "-dc", str(STORIES)], check=True, capture_output=True).stdout
+    text = lzma.decompress(STORIES.read_bytes())
     (workdir / "corpus.txt").write_bytes(text[:TOKENIZER_TRAIN_BYTES])
     # The model file records the trainer's input path and model prefix: train with relative names
     # from inside workdir so that the bytes do not depend on the (random) temporary directory.
