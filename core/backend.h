@@ -27,17 +27,17 @@ struct AttentionArgs {
     int n_heads = 0;
     int d_nope = 0, d_rope = 0, d_v = 0, d_c = 0;
     float scale = 1.0f;
-    const float* q = nullptr;     // [n_tokens, n_heads, d_nope + d_rope], q_pe already rotated
+    const float* q = nullptr;  // [n_tokens, n_heads, d_nope + d_rope], q_pe already rotated
     const WeightMatrix* kv_b = nullptr;  // [n_heads * (d_nope + d_v), d_c]
-    float* out = nullptr;         // [n_tokens, n_heads * d_v]
+    float* out = nullptr;                // [n_tokens, n_heads * d_v]
 };
 
 struct MoeArgs {
     int n_tokens = 0;
-    const float* x = nullptr;       // [n_tokens, d], the normed hidden state
+    const float* x = nullptr;              // [n_tokens, d], the normed hidden state
     const float* router_logits = nullptr;  // [n_tokens, n_routed]
     const LayerWeights* layer = nullptr;
-    float* out = nullptr;           // [n_tokens, d]; receives the routed experts' weighted sum
+    float* out = nullptr;  // [n_tokens, d]; receives the routed experts' weighted sum
 };
 
 class Backend {
@@ -58,8 +58,8 @@ public:
     virtual void rms_norm(const float* x, int64_t x_stride, const float* weight, float eps,
                           float* y, int64_t y_stride, int n, int dim) = 0;
     // Rotates `n_heads` vectors per token, each at `offset` inside a head of `head_stride`.
-    virtual void rope(float* x, int64_t token_stride, int n_heads, int64_t head_stride,
-                      int offset, int first_position, int n, const Rope& rope) = 0;
+    virtual void rope(float* x, int64_t token_stride, int n_heads, int64_t head_stride, int offset,
+                      int first_position, int n, const Rope& rope) = 0;
     // Writes rows [first_position, +n) of the cache for one layer: c_kv normed by `norm`,
     // k_pe rotated. kv_a is [n, d_c + d_rope] as kv_a_proj_with_mqa writes it.
     virtual void store_latent(LatentCache& cache, int layer, int first_position, int n,

@@ -208,7 +208,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     if (!j.is_object()) throw Error(source + " must hold a JSON object");
     KeyReader r(j, source);
     ModelConfig c;
-    if (!r.has("model_type")) r.fail("model_type", "is missing (expected deepseek_v2 or deepseek_v3)");
+    if (!r.has("model_type"))
+        r.fail("model_type", "is missing (expected deepseek_v2 or deepseek_v3)");
     std::string type = r.get_string("model_type", "");
     if (type == "deepseek_v2") {
         c.model_type = ModelType::DeepseekV2;
@@ -268,11 +269,13 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     require_positive(r, "qk_rope_head_dim", c.qk_rope_head_dim);
     require_positive(r, "v_head_dim", c.v_head_dim);
     if (c.q_lora_rank < 0) r.fail("q_lora_rank", "must be positive or null");
-    if (c.qk_rope_head_dim % 2 != 0) r.fail("qk_rope_head_dim", "must be even (RoPE rotates pairs)");
+    if (c.qk_rope_head_dim % 2 != 0)
+        r.fail("qk_rope_head_dim", "must be even (RoPE rotates pairs)");
     if (kv_heads != c.num_attention_heads)
         r.fail("num_key_value_heads",
                "must equal num_attention_heads in multi-head latent attention (got " +
-                   std::to_string(kv_heads) + " and " + std::to_string(c.num_attention_heads) + ")");
+                   std::to_string(kv_heads) + " and " + std::to_string(c.num_attention_heads) +
+                   ")");
     if (c.rms_norm_eps <= 0) r.fail("rms_norm_eps", "must be positive");
     if (c.max_position_embeddings <= 0) r.fail("max_position_embeddings", "must be positive");
     if (c.first_k_dense_replace < 0) r.fail("first_k_dense_replace", "must not be negative");
@@ -282,7 +285,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
         if (e < 0 || e >= c.vocab_size) r.fail("eos_token_id", "is outside the vocabulary");
 
     bool any_dense = false, any_moe = false;
-    for (int l = 0; l < c.num_hidden_layers; ++l) (c.is_moe_layer(l) ? any_moe : any_dense) = true;
+    for (int l = 0; l < c.num_hidden_layers; ++l)
+        (c.is_moe_layer(l) ? any_moe : any_dense) = true;
     if (any_dense) require_positive(r, "intermediate_size", c.intermediate_size);
     if (any_moe) {
         require_positive(r, "moe_intermediate_size", c.moe_intermediate_size);
@@ -295,8 +299,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
         if (c.topk_method != TopkMethod::Greedy) {
             require_positive(r, "n_group", c.n_group);
             if (c.n_routed_experts % c.n_group != 0)
-                r.fail("n_group", "must divide n_routed_experts (" +
-                                      std::to_string(c.n_routed_experts) + ")");
+                r.fail("n_group",
+                       "must divide n_routed_experts (" + std::to_string(c.n_routed_experts) + ")");
             if (c.topk_group <= 0 || c.topk_group > c.n_group)
                 r.fail("topk_group", "must be between 1 and n_group");
             int group_size = c.n_routed_experts / c.n_group;

@@ -21,8 +21,8 @@ struct RopeConfig {
     int original_max_position_embeddings = 0;  // yarn only
     double beta_fast = 32.0;
     double beta_slow = 1.0;
-    double mscale = 0.0;          // 0: not set
-    double mscale_all_dim = 0.0;  // 0: not set
+    double mscale = 0.0;            // 0: not set
+    double mscale_all_dim = 0.0;    // 0: not set
     double attention_factor = 0.0;  // 0: derived from factor and mscale (transformers' rule)
     bool truncate = true;
 };

@@ -23,9 +23,11 @@ float* thread_scratch(size_t n) {
 void softmax_inplace(float* x, int n) {
     float m = *std::max_element(x, x + n);
     float sum = 0;
-    for (int i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - m));
+    for (int i = 0; i < n; ++i)
+        sum += (x[i] = std::exp(x[i] - m));
     const float inv = 1.0f / sum;
-    for (int i = 0; i < n; ++i) x[i] *= inv;
+    for (int i = 0; i < n; ++i)
+        x[i] *= inv;
 }
 
 class CpuBackend final : public Backend {
@@ -49,8 +51,8 @@ public:
             widen_row(table.row(ids[t]), table.dtype, table.cols, out + t * table.cols);
     }
 
-    void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
-                int64_t y_stride, int n) override {
+    void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                int n) override {
         lc::matmul(pool_, w, x, x_stride, y, y_stride, n);
     }
 
@@ -61,7 +63,8 @@ public:
             float* yr = y + t * y_stride;
             float ss = dot_f32(xr, xr, dim);
             const float inv = 1.0f / std::sqrt(ss / dim + eps);
-            for (int i = 0; i < dim; ++i) yr[i] = weight[i] * (xr[i] * inv);
+            for (int i = 0; i < dim; ++i)
+                yr[i] = weight[i] * (xr[i] * inv);
         }
     }
 
@@ -99,7 +102,8 @@ public:
     }
 
     void add(float* y, const float* x, size_t n) override {
-        for (size_t i = 0; i < n; ++i) y[i] += x[i];
+        for (size_t i = 0; i < n; ++i)
+            y[i] += x[i];
     }
 
     void silu_mul(const float* gate, const float* up, float* out, int n, int dim) override {
@@ -138,9 +142,9 @@ void CpuBackend::absorbed_attention(const LatentCache& cache, const AttentionArg
             const int h = static_cast<int>(item % a.n_heads);
             const int n_keys = a.first_position + t + 1;  // causal: up to and including itself
             float* scratch = thread_scratch(2 * static_cast<size_t>(a.d_c) + n_keys);
-            float* q_lat = scratch;                // [d_c]
-            float* o_lat = scratch + a.d_c;        // [d_c]
-            float* scores = scratch + 2 * a.d_c;   // [n_keys]
+            float* q_lat = scratch;               // [d_c]
+            float* o_lat = scratch + a.d_c;       // [d_c]
+            float* scores = scratch + 2 * a.d_c;  // [n_keys]
             const float* q_nope = a.q + (static_cast<int64_t>(t) * a.n_heads + h) * qk;
             const float* q_pe = q_nope + a.d_nope;
             const WeightMatrix w_uk = a.kv_b->row_block(h * head_rows, a.d_nope);
@@ -149,12 +153,13 @@ void CpuBackend::absorbed_attention(const LatentCache& cache, const AttentionArg
             matmul_transposed_serial(w_uk, q_nope, q_lat);
             for (int s = 0; s < n_keys; ++s) {
                 const float* row = cache.row(a.layer, s);
-                scores[s] = (dot_f32(q_lat, row, a.d_c) + dot_f32(q_pe, row + a.d_c, a.d_rope)) *
-                            a.scale;
+                scores[s] =
+                    (dot_f32(q_lat, row, a.d_c) + dot_f32(q_pe, row + a.d_c, a.d_rope)) * a.scale;
             }
             softmax_inplace(scores, n_keys);
             std::fill(o_lat, o_lat + a.d_c, 0.0f);
-            for (int s = 0; s < n_keys; ++s) axpy_f32(scores[s], cache.row(a.layer, s), o_lat, a.d_c);
+            for (int s = 0; s < n_keys; ++s)
+                axpy_f32(scores[s], cache.row(a.layer, s), o_lat, a.d_c);
             float* out = a.out + (static_cast<int64_t>(t) * a.n_heads + h) * a.d_v;
             matmul_serial(w_uv, o_lat, a.d_c, out, a.d_v, 1);
         }
@@ -181,8 +186,8 @@ void CpuBackend::naive_attention(const LatentCache& cache, const AttentionArgs& 
         lc::matmul(pool_, w_uk, latents.data(), a.d_c, keys.data(), qk, n_keys_total);
         lc::matmul(pool_, w_uv, latents.data(), a.d_c, values.data(), a.d_v, n_keys_total);
         for (int s = 0; s < n_keys_total; ++s)
-            std::memcpy(&keys[static_cast<size_t>(s) * qk + a.d_nope], cache.row(a.layer, s) + a.d_c,
-                        a.d_rope * sizeof(float));
+            std::memcpy(&keys[static_cast<size_t>(s) * qk + a.d_nope],
+                        cache.row(a.layer, s) + a.d_c, a.d_rope * sizeof(float));
         for (int t = 0; t < a.n_tokens; ++t) {
             const int n_keys = a.first_position + t + 1;
             const float* q = a.q + (static_cast<int64_t>(t) * a.n_heads + h) * qk;
@@ -229,8 +234,8 @@ void CpuBackend::moe(const ModelConfig& c, const MoeArgs& a) {
                 if (moe_ids_[t * k + j] == e) {
                     moe_tokens_[m] = t;
                     moe_token_weights_[m] = moe_weights_[t * k + j];
-                    std::memcpy(&moe_x_[static_cast<size_t>(m) * d], a.x + static_cast<int64_t>(t) * d,
-                                d * sizeof(float));
+                    std::memcpy(&moe_x_[static_cast<size_t>(m) * d],
+                                a.x + static_cast<int64_t>(t) * d, d * sizeof(float));
                     ++m;
                 }
         if (m == 0) continue;

@@ -19,7 +19,8 @@ struct WeightMatrix {
     int64_t row_stride = 0;
 
     const void* row(int64_t r) const {
-        return static_cast<const uint8_t*>(data) + r * row_stride * static_cast<int64_t>(dtype_size(dtype));
+        return static_cast<const uint8_t*>(data) +
+               r * row_stride * static_cast<int64_t>(dtype_size(dtype));
     }
     // Rows [begin, begin + count) as a matrix of its own.
     WeightMatrix row_block(int64_t begin, int64_t count) const {

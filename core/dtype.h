@@ -10,20 +10,28 @@ enum class DType { F32, F16, BF16, Other };
 
 inline size_t dtype_size(DType t) {
     switch (t) {
-        case DType::F32: return 4;
-        case DType::F16: return 2;
-        case DType::BF16: return 2;
-        case DType::Other: return 0;
+        case DType::F32:
+            return 4;
+        case DType::F16:
+            return 2;
+        case DType::BF16:
+            return 2;
+        case DType::Other:
+            return 0;
     }
     return 0;
 }
 
 inline const char* dtype_name(DType t) {
     switch (t) {
-        case DType::F32: return "F32";
-        case DType::F16: return "F16";
-        case DType::BF16: return "BF16";
-        case DType::Other: return "other";
+        case DType::F32:
+            return "F32";
+        case DType::F16:
+            return "F16";
+        case DType::BF16:
+            return "BF16";
+        case DType::Other:
+            return "other";
     }
     return "other";
 }
@@ -87,7 +95,8 @@ inline float load_as_f32(const void* base, DType t, size_t index) {
             std::memcpy(&h, bytes + index * 2, 2);
             return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
         }
-        case DType::Other: return 0.0f;
+        case DType::Other:
+            return 0.0f;
     }
     return 0.0f;
 }

@@ -8,11 +8,16 @@ namespace lc {
 
 const char* finish_reason_name(FinishReason reason) {
     switch (reason) {
-        case FinishReason::Eos: return "eos";
-        case FinishReason::StopString: return "stop";
-        case FinishReason::MaxTokens: return "length";
-        case FinishReason::ContextFull: return "context_full";
-        case FinishReason::Cancelled: return "cancelled";
+        case FinishReason::Eos:
+            return "eos";
+        case FinishReason::StopString:
+            return "stop";
+        case FinishReason::MaxTokens:
+            return "length";
+        case FinishReason::ContextFull:
+            return "context_full";
+        case FinishReason::Cancelled:
+            return "cancelled";
     }
     return "unknown";
 }
@@ -139,8 +144,8 @@ GenerationResult Session::generate(const Tokenizer& tokenizer, const GenerationO
             full += decoder.flush();
         if (finished && r.reason == FinishReason::Eos) full += decoder.flush();
 
-        const size_t ready = finished ? full.size()
-                                      : full.size() - held_back(full, options.stop_strings);
+        const size_t ready =
+            finished ? full.size() : full.size() - held_back(full, options.stop_strings);
         TokenEvent ev;
         ev.id = id;
         ev.index = i;
@@ -167,7 +172,8 @@ GenerationResult Session::generate(const Tokenizer& tokenizer, const GenerationO
     return r;
 }
 
-ChatSession::ChatSession(Model& model, const Tokenizer& tokenizer, ChatTemplate chat, int max_tokens)
+ChatSession::ChatSession(Model& model, const Tokenizer& tokenizer, ChatTemplate chat,
+                         int max_tokens)
     : session_(model, max_tokens), tokenizer_(tokenizer), chat_(std::move(chat)) {}
 
 std::vector<int> ChatSession::encode_fragment(const std::string& text) const {
@@ -232,7 +238,8 @@ GenerationResult ChatSession::send(const std::string& user_text, const Generatio
     r.prefill_seconds = seconds_since(start);
     const int reused = r.reused_tokens;
     GenerationOptions opts = options;
-    for (const std::string& s : chat_.stop_strings()) opts.stop_strings.push_back(s);
+    for (const std::string& s : chat_.stop_strings())
+        opts.stop_strings.push_back(s);
     r = session_.generate(tokenizer_, opts, on_token, cancel, start);
     r.reused_tokens = reused;
     r.prompt_tokens = static_cast<int>(tokens_.size()) - reused;

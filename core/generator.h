@@ -30,23 +30,23 @@ struct GenerationOptions {
 // (possibly empty: a partial character or a possible stop string is held back).
 struct TokenEvent {
     int id = 0;
-    int index = 0;                 // 0 for the first generated token
+    int index = 0;  // 0 for the first generated token
     std::string text;
-    double seconds = 0;            // since generate() was called
-    double token_seconds = 0;      // this token alone (the first includes the prefill)
-    int prompt_tokens = 0;         // tokens prefilled for this call
+    double seconds = 0;        // since generate() was called
+    double token_seconds = 0;  // this token alone (the first includes the prefill)
+    int prompt_tokens = 0;     // tokens prefilled for this call
     CacheStats cache;
 };
 
 struct GenerationResult {
-    std::vector<int> ids;          // generated ids (a stop string's tokens included)
-    std::string text;              // generated text, a matched stop string excluded
+    std::vector<int> ids;  // generated ids (a stop string's tokens included)
+    std::string text;      // generated text, a matched stop string excluded
     FinishReason reason = FinishReason::MaxTokens;
-    int prompt_tokens = 0;         // tokens prefilled for this call (not reused from the cache)
-    int reused_tokens = 0;         // tokens the cache already held
+    int prompt_tokens = 0;  // tokens prefilled for this call (not reused from the cache)
+    int reused_tokens = 0;  // tokens the cache already held
     double prefill_seconds = 0;
     double time_to_first_token = 0;
-    double decode_seconds = 0;     // after the first token
+    double decode_seconds = 0;  // after the first token
     std::string matched_stop;
 };
 
@@ -102,7 +102,8 @@ public:
     const std::string& notice() const { return notice_; }
 
 private:
-    std::vector<int> render_tokens(std::span<const ChatMessage> messages, bool generation_prompt) const;
+    std::vector<int> render_tokens(std::span<const ChatMessage> messages,
+                                   bool generation_prompt) const;
     std::vector<int> encode_fragment(const std::string& text) const;
 
     Session session_;

@@ -34,7 +34,8 @@ LatentCache::LatentCache(const ModelConfig& config, int max_tokens, PageAllocato
 }
 
 LatentCache::~LatentCache() {
-    for (void* p : pages_) allocator_.release(p);
+    for (void* p : pages_)
+        allocator_.release(p);
 }
 
 void LatentCache::reserve(int n) {
@@ -90,6 +91,8 @@ void* HostPageAllocator::allocate(size_t bytes) {
     return std::aligned_alloc(64, rounded);
 }
 
-void HostPageAllocator::release(void* page) { std::free(page); }
+void HostPageAllocator::release(void* page) {
+    std::free(page);
+}
 
 }  // namespace lc

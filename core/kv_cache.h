@@ -14,8 +14,8 @@ namespace lc {
 // Bytes the cache holds and what other attention designs of the same shape would need
 // (design.md section 4), for one layer and for all layers.
 struct CacheStats {
-    int tokens = 0;        // tokens held
-    int max_tokens = 0;    // context window
+    int tokens = 0;      // tokens held
+    int max_tokens = 0;  // context window
     int page_tokens = 0;
     int pages = 0;
     int layers = 0;
@@ -79,7 +79,8 @@ public:
     // The row of (layer, position): c_kv in the first latent_dim() floats, k_pe after it.
     float* row(int layer, int position) {
         return page_base(position / page_tokens_) +
-               (static_cast<size_t>(layer) * page_tokens_ + position % page_tokens_) * row_elements();
+               (static_cast<size_t>(layer) * page_tokens_ + position % page_tokens_) *
+                   row_elements();
     }
     const float* row(int layer, int position) const {
         return const_cast<LatentCache*>(this)->row(layer, position);

@@ -28,7 +28,8 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
     std::unique_ptr<Model> m(new Model(dir, options));
     const ModelConfig& c = m->config_;
     m->weights_ = ModelWeights::bind(c, m->archive_);
-    for (const std::string& name : m->archive_.names()) m->parameters_ += m->archive_.get(name).numel();
+    for (const std::string& name : m->archive_.names())
+        m->parameters_ += m->archive_.get(name).numel();
     m->backend_ = make_cpu_backend(options.threads);
     m->rope_ = std::make_unique<Rope>(c);
 
@@ -38,8 +39,9 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
     const size_t n_h = c.num_attention_heads;
     int ffn = 0;
     for (int l = 0; l < c.num_hidden_layers; ++l)
-        ffn = std::max(ffn, c.is_moe_layer(l) ? c.moe_intermediate_size * std::max(1, c.n_shared_experts)
-                                             : c.intermediate_size);
+        ffn = std::max(ffn, c.is_moe_layer(l)
+                                ? c.moe_intermediate_size * std::max(1, c.n_shared_experts)
+                                : c.intermediate_size);
     m->x_ = be.alloc(B * d);
     m->xn_ = be.alloc(B * d);
     m->q_a_ = be.alloc(B * std::max(c.q_lora_rank, 1));
@@ -67,8 +69,8 @@ size_t Model::bytes_read_per_token() const {
     auto ffn_bytes = [&](const FeedForwardWeights& f) {
         return f.intermediate ? bytes(f.gate) + bytes(f.up) + bytes(f.down) : 0;
     };
-    size_t total = bytes(weights_.lm_head) + static_cast<size_t>(config_.hidden_size) *
-                                                 dtype_size(weights_.embed.dtype);
+    size_t total = bytes(weights_.lm_head) +
+                   static_cast<size_t>(config_.hidden_size) * dtype_size(weights_.embed.dtype);
     for (const LayerWeights& L : weights_.layers) {
         total += config_.q_lora_rank > 0 ? bytes(L.q_a_proj) + bytes(L.q_b_proj) : bytes(L.q_proj);
         total += bytes(L.kv_a_proj) + bytes(L.kv_b_proj) + bytes(L.o_proj);
@@ -87,7 +89,8 @@ void Model::prefault_weights() const {
     for (const std::string& name : archive_.names()) {
         const TensorView& t = archive_.get(name);
         const auto* bytes = static_cast<const uint8_t*>(t.data);
-        for (size_t i = 0; i < t.nbytes; i += 4096) sink = sink + bytes[i];
+        for (size_t i = 0; i < t.nbytes; i += 4096)
+            sink = sink + bytes[i];
     }
 }
 
@@ -158,15 +161,16 @@ void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, Lat
     // Query: q = W_UQ RMSNorm(W_DQ h), or q = W_Q h.        q: [n, n_h, d_nope + d_rope]
     if (c.q_lora_rank > 0) {
         be.matmul(w.q_a_proj, xn_, d, q_a_, c.q_lora_rank, n);  // [n, d_cq]
-        be.rms_norm(q_a_, c.q_lora_rank, w.q_a_norm.data(), kLatentNormEps, q_a_, c.q_lora_rank,
-                    n, c.q_lora_rank);
+        be.rms_norm(q_a_, c.q_lora_rank, w.q_a_norm.data(), kLatentNormEps, q_a_, c.q_lora_rank, n,
+                    c.q_lora_rank);
         be.matmul(w.q_b_proj, q_a_, c.q_lora_rank, q_, n_h * qk, n);
     } else {
         be.matmul(w.q_proj, xn_, d, q_, n_h * qk, n);
     }
     be.rope(q_, static_cast<int64_t>(n_h) * qk, n_h, qk, c.qk_nope_head_dim, p0, n, *rope_);
 
-    // [c_kv ; k_pe] = W_DKV h; the cache keeps RMSNorm(c_kv) and RoPE(k_pe).   kv_a: [n, d_c + d_rope]
+    // [c_kv ; k_pe] = W_DKV h; the cache keeps RMSNorm(c_kv) and RoPE(k_pe).   kv_a: [n, d_c +
+    // d_rope]
     be.matmul(w.kv_a_proj, xn_, d, kv_a_, kv_row, n);
     be.store_latent(cache, layer, p0, n, kv_a_, w.kv_a_norm.data(), kLatentNormEps, *rope_);
 
@@ -184,7 +188,8 @@ void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, Lat
     a.kv_b = &w.kv_b_proj;
     a.out = attn_;  // [n, n_h * d_v]
     be.attention(options_.attention, cache, a);
-    be.matmul(w.o_proj, attn_, static_cast<int64_t>(n_h) * c.v_head_dim, block_out_, d, n);  // [n, d]
+    be.matmul(w.o_proj, attn_, static_cast<int64_t>(n_h) * c.v_head_dim, block_out_, d,
+              n);  // [n, d]
 }
 
 void Model::feed_forward(const FeedForwardWeights& w, const float* x, float* out, int n) {

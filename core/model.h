@@ -16,15 +16,16 @@
 namespace lc {
 
 struct ModelOptions {
-    int threads = 0;        // 0: every hardware thread
-    int max_batch = 64;     // tokens per prefill chunk (buffers are sized for it)
+    int threads = 0;     // 0: every hardware thread
+    int max_batch = 64;  // tokens per prefill chunk (buffers are sized for it)
     AttentionMode attention = AttentionMode::Absorbed;
 };
 
 class Model {
 public:
     // Maps the checkpoint, checks every tensor against config.json and allocates all buffers.
-    static std::unique_ptr<Model> load(const std::filesystem::path& dir, const ModelOptions& options);
+    static std::unique_ptr<Model> load(const std::filesystem::path& dir,
+                                       const ModelOptions& options);
     ~Model();
 
     const ModelConfig& config() const { return config_; }
@@ -55,8 +56,10 @@ public:
 
 private:
     Model(const std::filesystem::path& dir, const ModelOptions& options);
-    void forward_chunk(const int* ids, int n, LatentCache& cache, float* logits, bool all_positions);
-    void attention_block(const LayerWeights& w, int layer, int n, int first_position, LatentCache& cache);
+    void forward_chunk(const int* ids, int n, LatentCache& cache, float* logits,
+                       bool all_positions);
+    void attention_block(const LayerWeights& w, int layer, int n, int first_position,
+                         LatentCache& cache);
     void feed_forward(const FeedForwardWeights& w, const float* x, float* out, int n);
     void moe_block(const LayerWeights& w, int n);
 
@@ -70,18 +73,18 @@ private:
     int64_t parameters_ = 0;
 
     // Activations, [max_batch, ...] each, allocated once at load.
-    float* x_ = nullptr;       // [B, d] residual stream
-    float* xn_ = nullptr;      // [B, d] normed input of a block
-    float* q_a_ = nullptr;     // [B, d_cq]
-    float* q_ = nullptr;       // [B, n_h, d_nope + d_rope]
-    float* kv_a_ = nullptr;    // [B, d_c + d_rope]
-    float* attn_ = nullptr;    // [B, n_h * d_v]
-    float* block_out_ = nullptr;  // [B, d] output of attention / feed-forward
+    float* x_ = nullptr;           // [B, d] residual stream
+    float* xn_ = nullptr;          // [B, d] normed input of a block
+    float* q_a_ = nullptr;         // [B, d_cq]
+    float* q_ = nullptr;           // [B, n_h, d_nope + d_rope]
+    float* kv_a_ = nullptr;        // [B, d_c + d_rope]
+    float* attn_ = nullptr;        // [B, n_h * d_v]
+    float* block_out_ = nullptr;   // [B, d] output of attention / feed-forward
     float* shared_out_ = nullptr;  // [B, d] shared experts' output
-    float* gate_ = nullptr;    // [B, I]
-    float* up_ = nullptr;      // [B, I]
-    float* router_ = nullptr;  // [B, n_routed]
-    float* logits_ = nullptr;  // [B, vocab]
+    float* gate_ = nullptr;        // [B, I]
+    float* up_ = nullptr;          // [B, I]
+    float* router_ = nullptr;      // [B, n_routed]
+    float* logits_ = nullptr;      // [B, vocab]
 };
 
 }  // namespace lc

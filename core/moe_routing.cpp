@@ -24,19 +24,23 @@ void route_token(const ModelConfig& c, const float* logits, std::span<const floa
                  float* scratch, int* expert_ids, float* expert_weights) {
     const int n = c.n_routed_experts;
     const int k = c.num_experts_per_tok;
-    float* scores = scratch;      // [n] unbiased scores
-    float* choice = scratch + n;  // [n] what experts are chosen on
+    float* scores = scratch;               // [n] unbiased scores
+    float* choice = scratch + n;           // [n] what experts are chosen on
     float* group_score = scratch + 2 * n;  // [n_group]
 
     if (c.scoring_func == ScoringFunc::Softmax) {
         float m = *std::max_element(logits, logits + n);
         double sum = 0;
-        for (int i = 0; i < n; ++i) sum += (scores[i] = std::exp(logits[i] - m));
-        for (int i = 0; i < n; ++i) scores[i] = static_cast<float>(scores[i] / sum);
+        for (int i = 0; i < n; ++i)
+            sum += (scores[i] = std::exp(logits[i] - m));
+        for (int i = 0; i < n; ++i)
+            scores[i] = static_cast<float>(scores[i] / sum);
     } else {
-        for (int i = 0; i < n; ++i) scores[i] = 1.0f / (1.0f + std::exp(-logits[i]));
+        for (int i = 0; i < n; ++i)
+            scores[i] = 1.0f / (1.0f + std::exp(-logits[i]));
     }
-    for (int i = 0; i < n; ++i) choice[i] = scores[i] + (bias.empty() ? 0.0f : bias[i]);
+    for (int i = 0; i < n; ++i)
+        choice[i] = scores[i] + (bias.empty() ? 0.0f : bias[i]);
 
     if (c.topk_method != TopkMethod::Greedy && c.n_group > 1) {
         const int group_size = n / c.n_group;
@@ -67,7 +71,8 @@ void route_token(const ModelConfig& c, const float* logits, std::span<const floa
         }
         for (int g = 0; g < c.n_group; ++g)
             if (!(kept >> g & 1))
-                for (int i = 0; i < group_size; ++i) choice[g * group_size + i] = kNegInf;
+                for (int i = 0; i < group_size; ++i)
+                    choice[g * group_size + i] = kNegInf;
     }
 
     float sum = 0;
@@ -81,7 +86,8 @@ void route_token(const ModelConfig& c, const float* logits, std::span<const floa
     // transformers' DeepseekV2 ignores norm_topk_prob (the published V2 configs set it false);
     // V3 renormalises. The reference fixtures follow transformers, and so do we.
     if (c.norm_topk_prob && c.model_type == ModelType::DeepseekV3)
-        for (int j = 0; j < k; ++j) expert_weights[j] /= (sum + 1e-20f);
+        for (int j = 0; j < k; ++j)
+            expert_weights[j] /= (sum + 1e-20f);
     for (int j = 0; j < k; ++j)
         expert_weights[j] *= static_cast<float>(c.routed_scaling_factor);
 }

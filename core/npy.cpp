@@ -36,7 +36,7 @@ int64_t checked_numel(const std::vector<int64_t>& shape) {
 // Tiny parser for the Python dict literal in the header, e.g.
 // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
 class HeaderParser {
-  public:
+public:
     HeaderParser(std::string_view text, const std::string& file) : s_(text), file_(file) {}
 
     void parse(std::string& descr, bool& fortran, std::vector<int64_t>& shape) {
@@ -72,7 +72,7 @@ class HeaderParser {
             fail("header lacks one of 'descr', 'fortran_order', 'shape'");
     }
 
-  private:
+private:
     std::string_view s_;
     const std::string& file_;
     size_t i_ = 0;

@@ -32,7 +32,8 @@ std::vector<float> yarn_inv_freq(const RopeConfig& rope, int dim) {
         float interpolation = 1.0f / (static_cast<float>(rope.factor) * pos_freq);
         float ramp = static_cast<float>(std::clamp((i - low) / (high - low), 0.0, 1.0));
         float extrapolation_weight = 1.0f - ramp;
-        inv[i] = interpolation * (1.0f - extrapolation_weight) + extrapolation * extrapolation_weight;
+        inv[i] =
+            interpolation * (1.0f - extrapolation_weight) + extrapolation * extrapolation_weight;
     }
     return inv;
 }

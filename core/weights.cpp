@@ -10,7 +10,8 @@ namespace {
 std::string shape_text(const std::vector<int64_t>& shape) {
     std::ostringstream s;
     s << "[";
-    for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+    for (size_t i = 0; i < shape.size(); ++i)
+        s << (i ? ", " : "") << shape[i];
     s << "]";
     return s.str();
 }
@@ -39,7 +40,8 @@ public:
     std::vector<float> vector(const std::string& name, int64_t n) {
         const TensorView& t = tensor(name, {n});
         std::vector<float> v(n);
-        for (int64_t i = 0; i < n; ++i) v[i] = load_as_f32(t.data, t.dtype, i);
+        for (int64_t i = 0; i < n; ++i)
+            v[i] = load_as_f32(t.data, t.dtype, i);
         return v;
     }
 

@@ -160,7 +160,7 @@ QJsonObject read_json_object(const fs::path& path) {
 class TestCliErrors : public QObject {
     Q_OBJECT
 
-  private slots:
+private slots:
     void initTestCase();
 
     void missingModelFolder();
@@ -184,7 +184,7 @@ class TestCliErrors : public QObject {
     void infoJsonPositiveControl();
     void logitsPositiveControl();
 
-  private:
+private:
     QTemporaryDir tmp_;
     fs::path root() const { return tmp_.path().toStdString(); }
 };

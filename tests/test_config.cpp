@@ -182,7 +182,7 @@ lc::ModelConfig with_rope_scaling(const json& scaling) {
 class TestConfig : public QObject {
     Q_OBJECT
 
-  private slots:
+private slots:
     void v2PublishedConfigParses();
     void v2SoftmaxScale();
     void ropeAttentionFactor();

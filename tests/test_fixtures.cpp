@@ -30,7 +30,8 @@ QJsonObject read_ref(const QString& fixture) {
 
 QString id_list(const QJsonArray& ids) {
     QStringList parts;
-    for (const auto& v : ids) parts << QString::number(v.toInt());
+    for (const auto& v : ids)
+        parts << QString::number(v.toInt());
     return parts.join(',');
 }
 
@@ -69,7 +70,8 @@ private slots:
 
     void logits_match_reference_data() {
         QTest::addColumn<QString>("fixture");
-        for (const QString& name : fixture_names()) QTest::newRow(qPrintable(name)) << name;
+        for (const QString& name : fixture_names())
+            QTest::newRow(qPrintable(name)) << name;
     }
     void logits_match_reference() {
         QFETCH(QString, fixture);
@@ -104,9 +106,9 @@ private slots:
         const QJsonObject ref = read_ref(fixture);
         const QJsonArray greedy = ref["greedy_ids"].toArray();
         QVERIFY(!greedy.isEmpty());
-        Run r = run_cli({"generate", "--model", dir, "--tokens", id_list(ref["input_ids"].toArray()),
-                         "--temperature", "0", "--max-tokens", QString::number(greedy.size()),
-                         "--ignore-eos", "--print-ids"});
+        Run r = run_cli({"generate", "--model", dir, "--tokens",
+                         id_list(ref["input_ids"].toArray()), "--temperature", "0", "--max-tokens",
+                         QString::number(greedy.size()), "--ignore-eos", "--print-ids"});
         QVERIFY2(r.exit_code == 0, r.err.constData());
         const QList<QByteArray> lines = r.out.trimmed().split('\n');
         QCOMPARE(QString(lines.last()), id_list(greedy));

@@ -110,9 +110,12 @@ private slots:
     void cancel_from_the_callback_stops_at_once() {
         Loaded l = load();
         std::atomic<bool> cancel{false};
-        auto r = run(l, options(1.0f, 3, 100), [&](const lc::TokenEvent& ev) {
-            if (ev.index == 2) cancel = true;
-        }, &cancel);
+        auto r = run(
+            l, options(1.0f, 3, 100),
+            [&](const lc::TokenEvent& ev) {
+                if (ev.index == 2) cancel = true;
+            },
+            &cancel);
         QCOMPARE(r.reason, lc::FinishReason::Cancelled);
         QCOMPARE(r.ids.size(), size_t(3));
     }
@@ -126,10 +129,13 @@ private slots:
             cancel = true;
         });
         // A slow consumer (5 ms a token) so the cancel lands mid-reply, as a GUI's Stop would.
-        auto r = run(l, options(1.0f, 3, 100), [&](const lc::TokenEvent&) {
-            if (cancel) ++after_cancel;
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }, &cancel);
+        auto r = run(
+            l, options(1.0f, 3, 100),
+            [&](const lc::TokenEvent&) {
+                if (cancel) ++after_cancel;
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            },
+            &cancel);
         stopper.join();
         QCOMPARE(r.reason, lc::FinishReason::Cancelled);
         QVERIFY(after_cancel <= 1);  // at most the token that was in flight
@@ -143,7 +149,8 @@ private slots:
                                 std::chrono::steady_clock::now());
         std::vector<int> conversation = kPrompt;
         conversation.insert(conversation.end(), first.ids.begin(), first.ids.end());
-        for (int id : {5, 77, 123, 9}) conversation.push_back(id);
+        for (int id : {5, 77, 123, 9})
+            conversation.push_back(id);
 
         int reused = -1;
         s.set_context(conversation, nullptr, &reused);
@@ -159,8 +166,10 @@ private slots:
             norm += std::pow(fresh.logits()[i], 2);
         }
         QVERIFY(std::sqrt(diff / norm) < 1e-5);
-        auto a = s.generate(*l.tokenizer, options(0.0f, 0, 8), {}, nullptr, std::chrono::steady_clock::now());
-        auto b = fresh.generate(*l.tokenizer, options(0.0f, 0, 8), {}, nullptr, std::chrono::steady_clock::now());
+        auto a = s.generate(*l.tokenizer, options(0.0f, 0, 8), {}, nullptr,
+                            std::chrono::steady_clock::now());
+        auto b = fresh.generate(*l.tokenizer, options(0.0f, 0, 8), {}, nullptr,
+                                std::chrono::steady_clock::now());
         QVERIFY(a.ids == b.ids);
     }
 
@@ -174,10 +183,11 @@ private slots:
         QVERIFY(two.reused_tokens >= after_first - 1);
         // Only the new turn is prefilled: its text, the close of the last reply and the reply's
         // last token (generated but never fed); a few tokens of slack for how the close encodes.
-        const int turn = static_cast<int>(
-            l.tokenizer->encode("User: Tell me more.\nAssistant:", false).size());
-        QVERIFY2(two.prompt_tokens <= turn + 5,
-                 qPrintable(QString("%1 prefilled for a turn of %2").arg(two.prompt_tokens).arg(turn)));
+        const int turn =
+            static_cast<int>(l.tokenizer->encode("User: Tell me more.\nAssistant:", false).size());
+        QVERIFY2(
+            two.prompt_tokens <= turn + 5,
+            qPrintable(QString("%1 prefilled for a turn of %2").arg(two.prompt_tokens).arg(turn)));
         QCOMPARE(chat.messages().size(), size_t(4));
     }
 

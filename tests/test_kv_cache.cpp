@@ -38,7 +38,8 @@ private slots:
 
     void stats_follow_the_formulas_data() {
         QTest::addColumn<int>("tokens");
-        for (int n : {0, 1, 63, 64, 65, 200, 1000}) QTest::newRow(qPrintable(QString::number(n))) << n;
+        for (int n : {0, 1, 63, 64, 65, 200, 1000})
+            QTest::newRow(qPrintable(QString::number(n))) << n;
     }
     void stats_follow_the_formulas() {
         QFETCH(int, tokens);
@@ -73,7 +74,8 @@ private slots:
             for (int p = 0; p < 10; ++p) {
                 float* row = cache.row(l, p);
                 QVERIFY(seen.insert(row).second);
-                for (int i = 0; i < cache.row_elements(); ++i) row[i] = float(l * 1000 + p * 10 + i);
+                for (int i = 0; i < cache.row_elements(); ++i)
+                    row[i] = float(l * 1000 + p * 10 + i);
             }
         for (int l = 0; l < 2; ++l)
             for (int p = 0; p < 10; ++p)

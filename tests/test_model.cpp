@@ -13,7 +13,9 @@
 
 namespace {
 
-QString fixture_dir(const QString& name) { return QString(LC_FIXTURES_DIR) + "/" + name; }
+QString fixture_dir(const QString& name) {
+    return QString(LC_FIXTURES_DIR) + "/" + name;
+}
 
 std::vector<int> input_ids(const QString& name) {
     QFile f(fixture_dir(name) + "/ref.json");
@@ -50,7 +52,8 @@ double relative_l2(const float* a, const float* b, size_t n) {
 
 void add_fixture_rows() {
     QTest::addColumn<QString>("fixture");
-    for (const char* f : {"v2_moe", "v2_group", "v3_yarn", "dense"}) QTest::newRow(f) << f;
+    for (const char* f : {"v2_moe", "v2_group", "v3_yarn", "dense"})
+        QTest::newRow(f) << f;
 }
 
 }  // namespace
@@ -115,7 +118,8 @@ private slots:
         // near 1, which would not hold for raw projections or zeros.
         const float* row = cache->row(0, 0);
         double ss = 0;
-        for (int i = 0; i < c.kv_lora_rank; ++i) ss += double(row[i]) * row[i];
+        for (int i = 0; i < c.kv_lora_rank; ++i)
+            ss += double(row[i]) * row[i];
         QVERIFY(std::sqrt(ss / c.kv_lora_rank) > 0.2);
     }
 

@@ -96,7 +96,7 @@ std::string errorOf(const std::function<void()>& f) {
 class TestSafetensors : public QObject {
     Q_OBJECT
 
-  private:
+private:
     QTemporaryDir tmp_;
     int counter_ = 0;
     fs::path root() const { return fs::path(tmp_.path().toStdString()); }
@@ -112,7 +112,7 @@ class TestSafetensors : public QObject {
                 {"b.bias", "BF16", {3}, raw(std::vector<uint16_t>{0x3f80, 0x4000, 0xbf80})}};
     }
 
-  private slots:
+private slots:
     void initTestCase() { QVERIFY(tmp_.isValid()); }
 
     void readsValuesShapesAndMetadata() {

@@ -169,7 +169,7 @@ const std::vector<float> kLogits = {1.0f, 2.0f, 0.5f, -1.0f, 1.5f, 0.0f, 1.9f, -
 class TestSampler : public QObject {
     Q_OBJECT
 
-  private slots:
+private slots:
     void argmax_first_max() {
         const std::vector<float> v = {1.0f, 3.0f, -2.0f, 3.0f, 0.5f};
         QCOMPARE(lc::argmax(v), 1);

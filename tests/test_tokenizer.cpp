@@ -78,7 +78,7 @@ std::string error_of(const std::function<void()>& f) {
 class TestTokenizer : public QObject {
     Q_OBJECT
 
-  private slots:
+private slots:
     void loads_fixture() {
         const auto ref = expected();
         const auto tok = lc::Tokenizer::load(kFixture, -1, -1);

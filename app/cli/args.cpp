@@ -97,11 +97,13 @@ std::vector<int> Args::int_list(const std::string& flag) const {
         size_t comma = v->find(',', pos);
         if (comma == std::string::npos) comma = v->size();
         std::string item = v->substr(pos, comma - pos);
-        while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+        while (!item.empty() && item.front() == ' ')
+            item.erase(item.begin());
         int x = 0;
         auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), x);
         if (item.empty() || ec != std::errc() || end != item.data() + item.size())
-            throw Error("--" + flag + " must be a comma-separated list of integers, got '" + *v + "'");
+            throw Error("--" + flag + " must be a comma-separated list of integers, got '" + *v +
+                        "'");
         out.push_back(x);
         pos = comma + 1;
     }

@@ -14,7 +14,8 @@ namespace lc::cli {
 namespace {
 
 double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 std::vector<int> pseudo_random_tokens(int n, int vocab, uint64_t seed) {
@@ -35,7 +36,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
     Args args(argv, flags, {});
     const int prompt_len = args.integer("prompt-len", 64, 1, 1 << 20);
     const int gen = args.integer("gen", 16, 1, 1 << 20);
-    std::vector<int> depths = args.has("depths") ? args.int_list("depths") : std::vector<int>{0, 256, 1024};
+    std::vector<int> depths =
+        args.has("depths") ? args.int_list("depths") : std::vector<int>{0, 256, 1024};
     for (int d : depths)
         if (d < 0) throw Error("--depths must not be negative");
     const int membench_mb = args.integer("membench-mb", 1024, 0, 1 << 20);
@@ -72,7 +74,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
         nlohmann::json row;
         row["depth"] = depth;
         double t0 = now_seconds();
-        if (depth > 0) model->forward(pseudo_random_tokens(depth, c.vocab_size, 1), *cache, nullptr);
+        if (depth > 0)
+            model->forward(pseudo_random_tokens(depth, c.vocab_size, 1), *cache, nullptr);
         row["fill_seconds"] = now_seconds() - t0;
 
         std::vector<int> prompt = pseudo_random_tokens(prompt_len, c.vocab_size, 2);
@@ -92,8 +95,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
         }
         const double decode_s = now_seconds() - t0;
         const double rate = gen / decode_s;
-        const double bytes_per_token =
-            static_cast<double>(model->bytes_read_per_token()) + static_cast<double>(cache_read_bytes) / gen;
+        const double bytes_per_token = static_cast<double>(model->bytes_read_per_token()) +
+                                       static_cast<double>(cache_read_bytes) / gen;
         row["decode_tokens"] = gen;
         row["decode_tokens_per_s"] = rate;
         row["decode_bytes_per_token"] = bytes_per_token;
@@ -105,8 +108,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
         row["cache_bytes_live"] = s.bytes_live;
         row["mha_cache_bytes"] = s.mha_bytes;
         out["results"].push_back(row);
-        std::cerr << "depth " << depth << ": prefill " << prompt_len / prefill_s << " tok/s, decode "
-                  << rate << " tok/s\n";
+        std::cerr << "depth " << depth << ": prefill " << prompt_len / prefill_s
+                  << " tok/s, decode " << rate << " tok/s\n";
     }
     std::cout << out.dump(2) << "\n";
     return 0;

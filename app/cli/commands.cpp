@@ -61,7 +61,8 @@ ModelOptions model_options_from(const Args& args) {
 #ifdef LATENTCHAT_HAVE_CUDA
         cuda::DeviceInfo gpu = cuda::query_devices();
         if (gpu.count == 0)
-            std::cerr << "latentchat-cli: no usable GPU (" << gpu.problem << "); running on the CPU\n";
+            std::cerr << "latentchat-cli: no usable GPU (" << gpu.problem
+                      << "); running on the CPU\n";
         else
             std::cerr << "latentchat-cli: found " << gpu.name
                       << ", but the CUDA backend is not in this version yet; running on the CPU\n";
@@ -96,9 +97,12 @@ std::set<std::string> with_model_flags(std::set<std::string> flags) {
 
 const char* rope_type_name(RopeType t) {
     switch (t) {
-        case RopeType::Default: return "default";
-        case RopeType::Linear: return "linear";
-        case RopeType::Yarn: return "yarn";
+        case RopeType::Default:
+            return "default";
+        case RopeType::Linear:
+            return "linear";
+        case RopeType::Yarn:
+            return "yarn";
     }
     return "default";
 }
@@ -114,7 +118,8 @@ int cmd_info(const std::vector<std::string>& argv) {
     SafetensorsArchive archive = SafetensorsArchive::open_dir(dir);
     ModelWeights w = ModelWeights::bind(c, archive);
     int64_t params = 0;
-    for (const auto& name : archive.names()) params += archive.get(name).numel();
+    for (const auto& name : archive.names())
+        params += archive.get(name).numel();
 
     const int64_t L = c.num_hidden_layers;
     const int64_t n_h = c.num_attention_heads;
@@ -125,7 +130,8 @@ int cmd_info(const std::vector<std::string>& argv) {
     const int64_t gqa_groups = std::min<int64_t>(LatentCache::kDefaultGqaGroups, n_h);
     const int64_t gqa = gqa_groups * (qk + v);
     int moe_layers = 0;
-    for (int l = 0; l < c.num_hidden_layers; ++l) moe_layers += c.is_moe_layer(l);
+    for (int l = 0; l < c.num_hidden_layers; ++l)
+        moe_layers += c.is_moe_layer(l);
 
     if (args.has("json")) {
         nlohmann::json j;
@@ -172,9 +178,9 @@ int cmd_info(const std::vector<std::string>& argv) {
               << c.qk_rope_head_dim << " (" << rope_type_name(c.rope.type) << "), v "
               << c.v_head_dim << "\n";
     if (moe_layers)
-        std::cout << "experts      " << c.n_routed_experts << " routed (top " << c.num_experts_per_tok
-                  << ") + " << c.n_shared_experts << " shared, " << c.moe_intermediate_size
-                  << " wide\n";
+        std::cout << "experts      " << c.n_routed_experts << " routed (top "
+                  << c.num_experts_per_tok << ") + " << c.n_shared_experts << " shared, "
+                  << c.moe_intermediate_size << " wide\n";
     std::cout << "cache/token  elements over all layers: MLA " << mla * L << ", MHA " << mha * L
               << ", GQA-" << gqa_groups << " " << gqa * L << ", MQA " << mqa * L
               << "  (MHA / MLA = " << static_cast<double>(mha) / mla << ")\n";
@@ -238,16 +244,20 @@ int cmd_perplexity(const std::vector<std::string>& argv) {
             const float* row = &logits[(t - 1) * c.vocab_size];
             float m = *std::max_element(row, row + c.vocab_size);
             double sum = 0;
-            for (int i = 0; i < c.vocab_size; ++i) sum += std::exp(static_cast<double>(row[i] - m));
+            for (int i = 0; i < c.vocab_size; ++i)
+                sum += std::exp(static_cast<double>(row[i] - m));
             nll += std::log(sum) + m - row[window[t]];
             ++scored;
         }
     }
     const double nats = nll / std::max<int64_t>(scored, 1);
     const double bpb = nll / std::log(2.0) / static_cast<double>(text.size());
-    nlohmann::json j = {{"file", *file},          {"tokens", scored},
-                        {"bytes", text.size()},    {"nll_per_token", nats},
-                        {"perplexity", std::exp(nats)}, {"bits_per_byte", bpb}};
+    nlohmann::json j = {{"file", *file},
+                        {"tokens", scored},
+                        {"bytes", text.size()},
+                        {"nll_per_token", nats},
+                        {"perplexity", std::exp(nats)},
+                        {"bits_per_byte", bpb}};
     if (args.has("json")) {
         std::cout << j.dump(2) << "\n";
     } else {

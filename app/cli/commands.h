@@ -22,6 +22,7 @@ int cmd_bench(const std::vector<std::string>& argv);
 std::filesystem::path model_dir_from(const Args& args);
 ModelOptions model_options_from(const Args& args);
 std::unique_ptr<Model> load_model(const Args& args);
-inline const std::set<std::string> kModelFlags = {"model", "device", "threads", "batch", "attention"};
+inline const std::set<std::string> kModelFlags = {"model", "device", "threads", "batch",
+                                                  "attention"};
 
 }  // namespace lc::cli

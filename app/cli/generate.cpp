@@ -19,9 +19,9 @@ void on_sigint(int) {
     if (g_interrupts.fetch_add(1) >= 1) std::_Exit(130);
 }
 
-const std::set<std::string> kSamplingFlags = {"max-tokens", "temperature", "top-p",  "top-k",
-                                              "min-p",      "seed",        "repeat-penalty",
-                                              "ctx",        "system",      "stop"};
+const std::set<std::string> kSamplingFlags = {
+    "max-tokens", "temperature",    "top-p", "top-k",  "min-p",
+    "seed",       "repeat-penalty", "ctx",   "system", "stop"};
 
 GenerationOptions generation_options_from(const Args& args) {
     GenerationOptions o;
@@ -64,7 +64,8 @@ void print_stream(const TokenEvent& ev) {
 int cmd_generate(const std::vector<std::string>& argv) {
     Args args(argv, generate_flags(), {"print-ids", "chat", "ignore-eos", "stats"});
     const bool have_prompt = args.has("prompt"), have_tokens = args.has("tokens");
-    if (have_prompt == have_tokens) throw Error("generate needs exactly one of --prompt or --tokens");
+    if (have_prompt == have_tokens)
+        throw Error("generate needs exactly one of --prompt or --tokens");
     if (args.has("chat") && have_tokens) throw Error("--chat works with --prompt, not --tokens");
     GenerationOptions options = generation_options_from(args);
     auto model = load_model(args);
@@ -96,7 +97,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
     }
     std::cout << "\n";
     if (args.has("print-ids")) {
-        for (size_t i = 0; i < r.ids.size(); ++i) std::cout << (i ? "," : "") << r.ids[i];
+        for (size_t i = 0; i < r.ids.size(); ++i)
+            std::cout << (i ? "," : "") << r.ids[i];
         std::cout << "\n";
     }
     if (args.has("stats")) {
@@ -126,8 +128,9 @@ int cmd_chat(const std::vector<std::string>& argv) {
     auto chat = new_chat();
     std::signal(SIGINT, on_sigint);
 
-    std::cerr << "LatentChat: " << model->dir().filename().string()
-              << ". Type a message; /reset starts over, /quit or Ctrl-D leaves, Ctrl-C stops a reply.\n";
+    std::cerr
+        << "LatentChat: " << model->dir().filename().string()
+        << ". Type a message; /reset starts over, /quit or Ctrl-D leaves, Ctrl-C stops a reply.\n";
     std::string line;
     while (true) {
         std::cout << "\n> " << std::flush;

@@ -8,7 +8,8 @@
 
 namespace {
 
-const char* kUsage = R"(latentchat-cli )" LATENTCHAT_VERSION R"( - run DeepSeek-V2/V3 style models with multi-head latent attention
+const char* kUsage = R"(latentchat-cli )" LATENTCHAT_VERSION
+                     R"( - run DeepSeek-V2/V3 style models with multi-head latent attention
 
 usage: latentchat-cli COMMAND [flags]
 
