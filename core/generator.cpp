@@ -89,6 +89,7 @@ GenerationResult Session::generate(const Tokenizer& tokenizer, const GenerationO
     }
     const ModelConfig& config = model_.config();
     Sampler sampler(options.sampling, config.vocab_size);
+    r.ids.reserve(static_cast<size_t>(std::min(options.max_tokens, 1 << 16)));
     StreamDecoder decoder(tokenizer);
     std::string full;    // all decoded text
     size_t emitted = 0;  // bytes of `full` already sent

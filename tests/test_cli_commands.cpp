@@ -1,0 +1,115 @@
+// latentchat-cli's commands beyond the fixtures' logits/generate: perplexity agrees with the
+// logits it is built from, the terminal chat reuses its cache between turns, bench prints JSON.
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <cmath>
+
+#include "npy.h"
+#include "tokenizer.h"
+
+namespace {
+
+const QString kModel = QString(LC_FIXTURES_DIR) + "/v3_yarn";
+
+struct Run {
+    int exit_code = -1;
+    QByteArray out, err;
+};
+
+Run run_cli(const QStringList& args, const QByteArray& input = {}) {
+    QProcess p;
+    p.start(LC_CLI_PATH, args);
+    p.write(input);
+    p.closeWriteChannel();
+    Run r;
+    if (!p.waitForFinished(300000) || p.exitStatus() != QProcess::NormalExit) {
+        p.kill();
+        return r;
+    }
+    r.exit_code = p.exitCode();
+    r.out = p.readAllStandardOutput();
+    r.err = p.readAllStandardError();
+    return r;
+}
+
+}  // namespace
+
+class TestCliCommands : public QObject {
+    Q_OBJECT
+
+private slots:
+    // perplexity's NLL and bits per byte, recomputed here from `logits` over the same tokens.
+    void perplexity_matches_the_logits() {
+        QTemporaryDir tmp;
+        const QByteArray text = "Tom had a red ball. He threw it to his dog, and the dog ran fast.";
+        QFile f(tmp.filePath("text.txt"));
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(text);
+        f.close();
+
+        auto tok = lc::Tokenizer::load(kModel.toStdString(), 1, 2);
+        std::vector<int> ids = {tok->bos_id()};
+        for (int id : tok->encode(text.toStdString(), false))
+            ids.push_back(id);
+        QStringList parts;
+        for (int id : ids)
+            parts << QString::number(id);
+        const QString npy = tmp.filePath("l.npy");
+        Run lg = run_cli({"logits", "--model", kModel, "--tokens", parts.join(','), "--out", npy});
+        QVERIFY2(lg.exit_code == 0, lg.err.constData());
+        lc::NpyArray logits = lc::read_npy_f32(npy.toStdString());
+        const int64_t V = logits.shape[1];
+        double nll = 0;
+        for (size_t t = 1; t < ids.size(); ++t) {
+            const float* row = &logits.data[(t - 1) * V];
+            double m = *std::max_element(row, row + V), sum = 0;
+            for (int64_t i = 0; i < V; ++i)
+                sum += std::exp(row[i] - m);
+            nll += std::log(sum) + m - row[ids[t]];
+        }
+        const double per_token = nll / (ids.size() - 1);
+
+        Run px = run_cli({"perplexity", "--model", kModel, "--file", f.fileName(), "--json"});
+        QVERIFY2(px.exit_code == 0, px.err.constData());
+        QJsonObject j = QJsonDocument::fromJson(px.out).object();
+        QCOMPARE(j["tokens"].toInt(), static_cast<int>(ids.size() - 1));
+        QVERIFY(std::abs(j["nll_per_token"].toDouble() - per_token) < 1e-4);
+        const double bpb = nll / std::log(2.0) / text.size();
+        QVERIFY(std::abs(j["bits_per_byte"].toDouble() - bpb) < 1e-4);
+    }
+
+    void chat_keeps_the_cache_between_turns() {
+        Run r = run_cli({"chat", "--model", kModel, "--temperature", "0", "--max-tokens", "6"},
+                        "Hello there.\nTell me more.\n/quit\n");
+        QVERIFY2(r.exit_code == 0, r.err.constData());
+        // One stats line per turn: "... prefilled N new (M reused) ..."
+        QRegularExpression stats("prefilled (\\d+) new \\((\\d+) reused\\)");
+        QList<int> reused;
+        for (auto it = stats.globalMatch(QString(r.err)); it.hasNext();)
+            reused << it.next().captured(2).toInt();
+        QCOMPARE(reused.size(), 2);
+        QCOMPARE(reused[0], 0);
+        QVERIFY(reused[1] > 10);
+    }
+
+    void bench_prints_json_per_depth() {
+        Run r = run_cli({"bench", "--model", kModel, "--depths", "0,16", "--prompt-len", "8",
+                         "--gen", "4", "--membench-mb", "16"});
+        QVERIFY2(r.exit_code == 0, r.err.constData());
+        QJsonObject j = QJsonDocument::fromJson(r.out).object();
+        QJsonArray rows = j["results"].toArray();
+        QCOMPARE(rows.size(), 2);
+        QCOMPARE(rows[1].toObject()["depth"].toInt(), 16);
+        QCOMPARE(rows[1].toObject()["cache_tokens"].toInt(), 16 + 8 + 4);
+        QVERIFY(rows[0].toObject()["decode_tokens_per_s"].toDouble() > 0);
+        QVERIFY(j["read_bandwidth_bytes_per_s"].toDouble() > 0);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCliCommands)
+#include "test_cli_commands.moc"
