@@ -9,6 +9,7 @@
 #include <QtTest>
 #include <cmath>
 
+#include "cli_runner.h"
 #include "npy.h"
 #include "tokenizer.h"
 
@@ -16,26 +17,7 @@ namespace {
 
 const QString kModel = QString(LC_FIXTURES_DIR) + "/v3_yarn";
 
-struct Run {
-    int exit_code = -1;
-    QByteArray out, err;
-};
-
-Run run_cli(const QStringList& args, const QByteArray& input = {}) {
-    QProcess p;
-    p.start(LC_CLI_PATH, args);
-    p.write(input);
-    p.closeWriteChannel();
-    Run r;
-    if (!p.waitForFinished(300000) || p.exitStatus() != QProcess::NormalExit) {
-        p.kill();
-        return r;
-    }
-    r.exit_code = p.exitCode();
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
-}
+using lc_test::run_cli;
 
 }  // namespace
 
@@ -60,8 +42,9 @@ private slots:
         for (int id : ids)
             parts << QString::number(id);
         const QString npy = tmp.filePath("l.npy");
-        Run lg = run_cli({"logits", "--model", kModel, "--tokens", parts.join(','), "--out", npy});
-        QVERIFY2(lg.exit_code == 0, lg.err.constData());
+        lc_test::CliResult lg =
+            run_cli({"logits", "--model", kModel, "--tokens", parts.join(','), "--out", npy});
+        QVERIFY2(lg.code == 0, lg.err.constData());
         lc::NpyArray logits = lc::read_npy_f32(npy.toStdString());
         const int64_t V = logits.shape[1];
         double nll = 0;
@@ -74,8 +57,9 @@ private slots:
         }
         const double per_token = nll / (ids.size() - 1);
 
-        Run px = run_cli({"perplexity", "--model", kModel, "--file", f.fileName(), "--json"});
-        QVERIFY2(px.exit_code == 0, px.err.constData());
+        lc_test::CliResult px =
+            run_cli({"perplexity", "--model", kModel, "--file", f.fileName(), "--json"});
+        QVERIFY2(px.code == 0, px.err.constData());
         QJsonObject j = QJsonDocument::fromJson(px.out).object();
         QCOMPARE(j["tokens"].toInt(), static_cast<int>(ids.size() - 1));
         QVERIFY(std::abs(j["nll_per_token"].toDouble() - per_token) < 1e-4);
@@ -84,9 +68,10 @@ private slots:
     }
 
     void chat_keeps_the_cache_between_turns() {
-        Run r = run_cli({"chat", "--model", kModel, "--temperature", "0", "--max-tokens", "6"},
-                        "Hello there.\nTell me more.\n/quit\n");
-        QVERIFY2(r.exit_code == 0, r.err.constData());
+        lc_test::CliResult r =
+            run_cli({"chat", "--model", kModel, "--temperature", "0", "--max-tokens", "6"},
+                    "Hello there.\nTell me more.\n/quit\n");
+        QVERIFY2(r.code == 0, r.err.constData());
         // One stats line per turn: "... prefilled N new (M reused) ..."
         QRegularExpression stats("prefilled (\\d+) new \\((\\d+) reused\\)");
         QList<int> reused;
@@ -98,9 +83,9 @@ private slots:
     }
 
     void bench_prints_json_per_depth() {
-        Run r = run_cli({"bench", "--model", kModel, "--depths", "0,16", "--prompt-len", "8",
-                         "--gen", "4", "--membench-mb", "16"});
-        QVERIFY2(r.exit_code == 0, r.err.constData());
+        lc_test::CliResult r = run_cli({"bench", "--model", kModel, "--depths", "0,16",
+                                        "--prompt-len", "8", "--gen", "4", "--membench-mb", "16"});
+        QVERIFY2(r.code == 0, r.err.constData());
         QJsonObject j = QJsonDocument::fromJson(r.out).object();
         QJsonArray rows = j["results"].toArray();
         QCOMPARE(rows.size(), 2);

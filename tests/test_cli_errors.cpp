@@ -14,74 +14,30 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "cli_runner.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "cli_runner.h"
+
 namespace fs = std::filesystem;
 
 namespace {
+
+using lc_test::CliResult;
+using lc_test::run_cli;
 
 const fs::path kFixtures = LC_FIXTURES_DIR;
 const QString kCli = QStringLiteral(LC_CLI_PATH);
 // The F32 single-file fixture (same byte size for I32), and the sharded one.
 const fs::path kSingle = kFixtures / "v3_yarn";
 const fs::path kSharded = kFixtures / "v2_group";
-constexpr int kTimeoutMs = 120000;
 
 QString q(const fs::path& p) {
     return QString::fromStdString(p.string());
-}
-
-struct CliResult {
-    QStringList args;
-    bool started = false;
-    bool finished = false;  // false: killed after the timeout
-    QProcess::ExitStatus status = QProcess::NormalExit;
-    int code = -1;
-    QByteArray out;
-    QByteArray err;
-
-    QString describe() const {
-        QString s = "latentchat-cli " + args.join(' ') + "\n  ";
-        if (!started)
-            s += "did not start";
-        else if (!finished)
-            s += QString("did not finish within %1 s (killed)").arg(kTimeoutMs / 1000);
-        else if (status == QProcess::CrashExit)
-            s += "CRASHED (signal)";
-        else
-            s += QString("exit status %1").arg(code);
-        s += "\n  stderr: " + QString::fromUtf8(err);
-        s += "\n  stdout (first 400 bytes): " + QString::fromUtf8(out.left(400));
-        return s;
-    }
-};
-
-CliResult run_cli(const QStringList& args) {
-    CliResult r;
-    r.args = args;
-    QProcess p;
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.remove("LATENTCHAT_MODEL");
-    p.setProcessEnvironment(env);
-    p.setProgram(kCli);
-    p.setArguments(args);
-    p.setStandardInputFile(QProcess::nullDevice());
-    p.start();
-    r.started = p.waitForStarted(30000);
-    if (!r.started) return r;
-    r.finished = p.waitForFinished(kTimeoutMs);
-    if (!r.finished) {
-        p.kill();
-        p.waitForFinished(5000);
-    }
-    r.status = p.exitStatus();
-    r.code = p.exitCode();
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
 }
 
 // Exit status 1, one non-empty stderr line, and that line contains every keyword

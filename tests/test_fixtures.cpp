@@ -10,6 +10,7 @@
 #include <QtTest>
 #include <cmath>
 
+#include "cli_runner.h"
 #include "npy.h"
 
 namespace {
@@ -35,25 +36,7 @@ QString id_list(const QJsonArray& ids) {
     return parts.join(',');
 }
 
-struct Run {
-    int exit_code = -1;
-    QByteArray out, err;
-};
-
-Run run_cli(const QStringList& args) {
-    QProcess p;
-    p.start(LC_CLI_PATH, args);
-    Run r;
-    if (!p.waitForFinished(300000) || p.exitStatus() != QProcess::NormalExit) {
-        p.kill();
-        r.err = "did not finish normally";
-        return r;
-    }
-    r.exit_code = p.exitCode();
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
-}
+using lc_test::run_cli;
 
 }  // namespace
 
@@ -81,8 +64,9 @@ private slots:
         QVERIFY(!input.isEmpty());
         QTemporaryDir tmp;
         const QString out = tmp.filePath("logits.npy");
-        Run r = run_cli({"logits", "--model", dir, "--tokens", id_list(input), "--out", out});
-        QVERIFY2(r.exit_code == 0, r.err.constData());
+        lc_test::CliResult r =
+            run_cli({"logits", "--model", dir, "--tokens", id_list(input), "--out", out});
+        QVERIFY2(r.code == 0, r.err.constData());
 
         lc::NpyArray ours = lc::read_npy_f32(out.toStdString());
         lc::NpyArray want = lc::read_npy_f32((dir + "/ref_logits.npy").toStdString());
@@ -106,10 +90,11 @@ private slots:
         const QJsonObject ref = read_ref(fixture);
         const QJsonArray greedy = ref["greedy_ids"].toArray();
         QVERIFY(!greedy.isEmpty());
-        Run r = run_cli({"generate", "--model", dir, "--tokens",
-                         id_list(ref["input_ids"].toArray()), "--temperature", "0", "--max-tokens",
-                         QString::number(greedy.size()), "--ignore-eos", "--print-ids"});
-        QVERIFY2(r.exit_code == 0, r.err.constData());
+        lc_test::CliResult r =
+            run_cli({"generate", "--model", dir, "--tokens", id_list(ref["input_ids"].toArray()),
+                     "--temperature", "0", "--max-tokens", QString::number(greedy.size()),
+                     "--ignore-eos", "--print-ids"});
+        QVERIFY2(r.code == 0, r.err.constData());
         const QList<QByteArray> lines = r.out.trimmed().split('\n');
         QCOMPARE(QString(lines.last()), id_list(greedy));
     }
