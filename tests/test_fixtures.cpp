@@ -23,6 +23,14 @@ QStringList fixture_names() {
     return names;
 }
 
+// A fixture's model is its own folder, or the folder its ref.json names relative to the source
+// tree ("model_dir"), as for the bundled model, which lives in resources/models/.
+QString model_dir(const QString& fixture, const QJsonObject& ref) {
+    if (ref.contains("model_dir"))
+        return QString(LC_SOURCE_DIR) + "/" + ref["model_dir"].toString();
+    return QString(LC_FIXTURES_DIR) + "/" + fixture;
+}
+
 QJsonObject read_ref(const QString& fixture) {
     QFile f(QString(LC_FIXTURES_DIR) + "/" + fixture + "/ref.json");
     if (!f.open(QIODevice::ReadOnly)) return {};
@@ -58,8 +66,9 @@ private slots:
     }
     void logits_match_reference() {
         QFETCH(QString, fixture);
-        const QString dir = QString(LC_FIXTURES_DIR) + "/" + fixture;
         const QJsonObject ref = read_ref(fixture);
+        const QString dir = model_dir(fixture, ref);
+        const QString ref_dir = QString(LC_FIXTURES_DIR) + "/" + fixture;
         const QJsonArray input = ref["input_ids"].toArray();
         QVERIFY(!input.isEmpty());
         QTemporaryDir tmp;
@@ -69,7 +78,7 @@ private slots:
         QVERIFY2(r.code == 0, r.err.constData());
 
         lc::NpyArray ours = lc::read_npy_f32(out.toStdString());
-        lc::NpyArray want = lc::read_npy_f32((dir + "/ref_logits.npy").toStdString());
+        lc::NpyArray want = lc::read_npy_f32((ref_dir + "/ref_logits.npy").toStdString());
         QCOMPARE(ours.shape, want.shape);
         QCOMPARE(ours.shape[0], static_cast<int64_t>(input.size()));
         double diff = 0, norm = 0;
@@ -86,8 +95,8 @@ private slots:
     void greedy_ids_match_reference_data() { logits_match_reference_data(); }
     void greedy_ids_match_reference() {
         QFETCH(QString, fixture);
-        const QString dir = QString(LC_FIXTURES_DIR) + "/" + fixture;
         const QJsonObject ref = read_ref(fixture);
+        const QString dir = model_dir(fixture, ref);
         const QJsonArray greedy = ref["greedy_ids"].toArray();
         QVERIFY(!greedy.isEmpty());
         lc_test::CliResult r =
