@@ -55,7 +55,7 @@ private slots:
     void fixtures_exist() {
         // The issue requires these four kinds; losing one must fail the suite.
         const QStringList names = fixture_names();
-        for (const char* required : {"v2_moe", "v2_group", "v3_yarn", "dense"})
+        for (const char* required : {"v2_moe", "v2_group", "v3_yarn", "dense", "bundled_model"})
             QVERIFY2(names.contains(required), required);
     }
 

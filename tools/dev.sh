@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # LatentChat's two everyday commands on a Debian 12 machine (as root, or with sudo):
-#   tools/dev.sh run    install what is missing, build, start the app on the bundled model
+#   tools/dev.sh run    install what is missing, build, chat with the bundled model
 #   tools/dev.sh test   install what is missing, build, run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,12 +31,6 @@ case "${1:-}" in
         install_missing
         build
         shift
-        # Until the bundled model ships (resources/models/), chat runs on a random-weight
-        # test model: it proves the pipeline end to end, but its text is noise.
-        if ! ls resources/models/*/config.json >/dev/null 2>&1; then
-            echo "No bundled model yet: chatting with the random-weight fixture tests/fixtures/v3_yarn." >&2
-            set -- --model tests/fixtures/v3_yarn "$@"
-        fi
         exec build/app/latentchat-cli chat "$@"
         ;;
     test)

@@ -26,7 +26,7 @@ const std::set<std::string> kSamplingFlags = {
 GenerationOptions generation_options_from(const Args& args) {
     GenerationOptions o;
     SamplingParams& s = o.sampling;
-    o.max_tokens = args.integer("max-tokens", 256, 1, 1 << 24);
+    o.max_tokens = args.integer("max-tokens", 512, 1, 1 << 24);
     s.temperature = static_cast<float>(args.number("temperature", 0.8, 0, 100));
     s.top_p = static_cast<float>(args.number("top-p", 0.95, 1e-6, 1));
     s.top_k = args.integer("top-k", 40, 0, 1 << 24);
