@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config git qt6-base-dev libsentencepiece-dev
+packages=(build-essential cmake pkg-config git qt6-base-dev qt6-charts-dev libsentencepiece-dev
           nlohmann-json3-dev libsqlite3-dev)
 
 install_missing() {

@@ -1,0 +1,167 @@
+// The real window, driven the way a user drives it (offscreen): type, press Enter, watch the
+// reply stream while the UI thread stays responsive, stop, and meet a bad model folder.
+#include <QAbstractButton>
+#include <QLineEdit>
+#include <QLineSeries>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTextBrowser>
+#include <QtTest>
+#include <memory>
+
+#include "main_window.h"
+
+using lc::ui::MainWindow;
+
+class TestMainWindow : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir dir_;
+    std::unique_ptr<QSettings> store_;
+
+    std::unique_ptr<MainWindow> open_window() {
+        auto w = std::make_unique<MainWindow>(*store_);
+        w->show();
+        if (!QTest::qWaitFor([&] { return w->model_ready(); }, 30000)) return nullptr;
+        return w;
+    }
+
+private slots:
+    void initTestCase() {
+        store_ = std::make_unique<QSettings>(dir_.filePath("settings.ini"), QSettings::IniFormat);
+    }
+
+    void every_control_has_an_accessible_name() {
+        auto w = open_window();
+        QVERIFY(w);
+        for (QWidget* c : w->findChildren<QWidget*>()) {
+            if (!qobject_cast<QAbstractButton*>(c) && !qobject_cast<QLineEdit*>(c) &&
+                !qobject_cast<QPlainTextEdit*>(c))
+                continue;
+            if (qobject_cast<QAbstractButton*>(c) && c->parent() &&
+                c->parent()->inherits("QScrollBar"))
+                continue;
+            QVERIFY2(
+                !c->accessibleName().isEmpty(),
+                qPrintable(QString("%1 (%2)").arg(c->objectName(), c->metaObject()->className())));
+        }
+    }
+
+    void enter_sends_and_reply_streams_while_ui_stays_responsive() {
+        auto w = open_window();
+        QVERIFY(w);
+        QSignalSpy finished(w.get(), &MainWindow::reply_finished);
+        QSignalSpy engine(w->worker(), &lc::ui::InferenceWorker::generation_finished);
+
+        QTest::keyClicks(w->input(), "Tell me a story about a cat.");
+        // Shift+Enter is a new line, not a send.
+        QTest::keyClick(w->input(), Qt::Key_Return, Qt::ShiftModifier);
+        QCOMPARE(w->chat_model()->rowCount(), 0);
+        QVERIFY(w->input()->toPlainText().contains('\n'));
+
+        // The probe: a 5 ms timer on the UI thread; the longest gap between its ticks is how long
+        // the event loop was blocked.
+        qint64 worst_gap = 0;
+        QList<int> lengths;
+        QElapsedTimer since_tick;
+        QTimer probe;
+        probe.setInterval(5);
+        connect(&probe, &QTimer::timeout, this, [&] {
+            worst_gap = std::max(worst_gap, since_tick.restart());
+            if (w->chat_model()->rowCount() == 2) {
+                const int n = static_cast<int>(w->chat_model()->message(1).text.size());
+                if (lengths.isEmpty() || lengths.last() != n) lengths << n;
+            }
+        });
+        QTest::keyClick(w->input(), Qt::Key_Return);
+        since_tick.start();
+        probe.start();
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));
+        probe.stop();
+
+        QCOMPARE(w->chat_model()->rowCount(), 2);
+        QCOMPARE(w->chat_model()->message(0).text, QString("Tell me a story about a cat."));
+        const QString reply = w->chat_model()->message(1).text;
+        QVERIFY(reply.size() > 100);
+        qInfo("reply of %d chars seen at %d growing lengths; worst event-loop gap %lld ms",
+              int(reply.size()), int(lengths.size()), worst_gap);
+        QVERIFY2(lengths.size() >= 3, "the reply did not appear progressively");
+        QVERIFY2(worst_gap < 50, qPrintable(QString("UI blocked for %1 ms").arg(worst_gap)));
+        QCOMPARE(w->chat_view()->message_widget(1)->text(), reply);
+        QVERIFY(
+            !w->chat_view()->message_widget(1)->findChild<QLabel*>("replyStats")->text().isEmpty());
+
+        // The chart grew with the tokens and ends on the engine's own numbers.
+        QCOMPARE(engine.count(), 1);
+        const auto stats = engine.first().at(2).value<lc::CacheStats>();
+        const QList<QPointF> live = w->cache_panel()->live_series()->points();
+        const QList<QPointF> alloc = w->cache_panel()->allocated_series()->points();
+        const QList<QPointF> mha = w->cache_panel()->mha_series()->points();
+        QVERIFY(live.size() >= 3);
+        for (int i = 1; i < live.size(); ++i)
+            QVERIFY(live[i].x() >= live[i - 1].x());
+        QCOMPARE(live.last(), QPointF(stats.tokens, double(stats.bytes_live)));
+        QCOMPARE(alloc.last(), QPointF(stats.tokens, double(stats.bytes_allocated)));
+        QCOMPARE(mha.last(), QPointF(stats.tokens, double(stats.mha_bytes)));
+    }
+
+    void stop_ends_the_reply_at_once() {
+        auto w = open_window();
+        QVERIFY(w);
+        QSignalSpy finished(w.get(), &MainWindow::reply_finished);
+        w->send("Tell me a long story about a dog.");
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                return w->chat_model()->rowCount() == 2 &&
+                       !w->chat_model()->message(1).text.isEmpty();
+            },
+            30000));
+        QElapsedTimer clock;
+        clock.start();
+        QTest::mouseClick(w->findChild<QPushButton*>("stopButton"), Qt::LeftButton);
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 10000));
+        const qint64 ms = clock.elapsed();
+        const auto stats = finished.first().at(0).value<lc::ui::ReplyStats>();
+        qInfo("stopped after %lld ms at %d tokens", ms, stats.tokens);
+        QCOMPARE(stats.finish_reason, QString("cancelled"));
+        // A token takes well under 10 ms here; the reply ends within one token plus the trip
+        // through the event queues.
+        QVERIFY(ms < 100);
+        QVERIFY(!w->generating());
+    }
+
+    void bad_model_folder_shows_an_error_and_the_app_stays_usable() {
+        auto w = open_window();
+        QVERIFY(w);
+        w->load_model("/nonexistent/model-folder");
+        QMessageBox* box = nullptr;
+        QVERIFY(QTest::qWaitFor(
+            [&] { return (box = w->findChild<QMessageBox*>("errorDialog")) && box->isVisible(); },
+            30000));
+        QVERIFY(box->text().contains("/nonexistent/model-folder"));
+        box->accept();
+        w->load_model(QString());
+        QVERIFY(QTest::qWaitFor([&] { return w->model_ready(); }, 30000));
+        QSignalSpy finished(w.get(), &MainWindow::reply_finished);
+        w->send("Tell me a story about a bird.");
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));
+    }
+
+    void window_size_is_remembered() {
+        {
+            auto w = open_window();
+            QVERIFY(w);
+            w->resize(900, 640);
+            w->close();
+        }
+        auto w = open_window();
+        QVERIFY(w);
+        QCOMPARE(w->size(), QSize(900, 640));
+    }
+};
+
+QTEST_MAIN(TestMainWindow)
+#include "test_main_window.moc"

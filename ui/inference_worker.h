@@ -1,0 +1,88 @@
+#pragma once
+// The engine's home in the app: a QObject moved to its own QThread. The GUI talks to it only
+// through queued signals and slots; it sends back coalesced text (at most ~60 updates a second),
+// timings, cache stats, progress and errors, and never touches a widget or a Qt model.
+#include <QElapsedTimer>
+#include <QList>
+#include <QObject>
+#include <QString>
+#include <atomic>
+#include <memory>
+
+#include "conversation_settings.h"
+#include "generator.h"
+#include "kv_cache.h"
+
+namespace lc::ui {
+
+// What the GUI shows about a loaded model.
+struct ModelSummary {
+    QString name;  // folder name
+    QString dir;
+    QString model_type;
+    qint64 parameters = 0;
+    int layers = 0;
+    int context = 0;         // tokens the cache may hold
+    QString licence;         // from MODEL_CARD.md's "licence" mention, if any
+    CacheStats empty_cache;  // shape of the cache (per-token element counts), zero tokens
+};
+
+struct ReplyStats {
+    int tokens = 0;
+    double time_to_first_token_ms = 0;
+    double tokens_per_second = 0;
+    QString finish_reason;  // finish_reason_name()
+};
+
+class InferenceWorker : public QObject {
+    Q_OBJECT
+
+public:
+    explicit InferenceWorker(QObject* parent = nullptr);
+    ~InferenceWorker() override;
+
+    // Callable from any thread: the reply in progress stops within one token.
+    void request_stop() { stop_.store(true); }
+    // Minimum time between two tokens_arrived signals (default 16 ms, ~60 a second).
+    void set_coalesce_interval_ms(int ms) { coalesce_ms_ = ms; }
+
+public slots:
+    // Loads a model folder (empty: the bundled model). Emits load_progress, then model_loaded or
+    // load_failed; a failed load keeps the previous model.
+    void load_model(const QString& dir, const QString& device);
+    // Generates the assistant's reply to `conversation` (its last turn is the user's). The cache
+    // keeps the longest common prefix with the previous call, so a follow-up prefills only the
+    // new tokens.
+    void generate(const QList<lc::ui::ChatTurn>& conversation,
+                  const lc::ui::ConversationSettings& settings);
+    // Forgets the cached context (a new conversation).
+    void reset_context();
+
+signals:
+    void load_progress(int percent, const QString& what);
+    void model_loaded(const lc::ui::ModelSummary& summary);
+    void load_failed(const QString& message);
+    void generation_started(int prompt_tokens, int reused_tokens);
+    // Text that became final since the last signal, with the cache as it is now.
+    void tokens_arrived(const QString& text, const lc::CacheStats& cache, int generated_tokens,
+                        double tokens_per_second);
+    void generation_finished(const QString& reply, const lc::ui::ReplyStats& stats,
+                             const lc::CacheStats& cache);
+    void generation_failed(const QString& message);
+
+private:
+    std::unique_ptr<Model> model_;
+    std::unique_ptr<Tokenizer> tokenizer_;
+    std::unique_ptr<ChatTemplate> chat_;
+    std::unique_ptr<Session> session_;
+    ModelSummary summary_;
+    std::atomic<bool> stop_{false};
+    int coalesce_ms_ = 16;
+    quint64 replies_ = 0;
+};
+
+}  // namespace lc::ui
+
+Q_DECLARE_METATYPE(lc::ui::ModelSummary)
+Q_DECLARE_METATYPE(lc::ui::ReplyStats)
+Q_DECLARE_METATYPE(lc::CacheStats)

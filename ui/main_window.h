@@ -1,0 +1,87 @@
+#pragma once
+// LatentChat's window: the conversation, the message input with Send and Stop, the cache panel,
+// menus with shortcuts, and the inference worker on its own thread.
+#include <QMainWindow>
+#include <QThread>
+
+#include "cache_panel.h"
+#include "chat_model.h"
+#include "chat_view.h"
+#include "conversation_settings.h"
+#include "inference_worker.h"
+
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSettings;
+
+namespace lc::ui {
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+
+public:
+    // `store` keeps window geometry and default settings; it must outlive the window.
+    MainWindow(QSettings& store, QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    // Loads the conversation's model (empty: the bundled model) on the worker thread.
+    void load_model(const QString& dir);
+    void send(const QString& text);
+    void stop();
+    void new_chat();
+
+    bool generating() const { return generating_; }
+    bool model_ready() const { return model_ready_; }
+    InferenceWorker* worker() const { return worker_; }
+    ChatModel* chat_model() const { return chat_; }
+    ChatView* chat_view() const { return view_; }
+    ChatInput* input() const { return input_; }
+    CachePanel* cache_panel() const { return cache_; }
+    const ConversationSettings& settings() const { return settings_; }
+
+signals:
+    // Queued to the worker.
+    void request_load(const QString& dir, const QString& device);
+    void request_generate(const QList<lc::ui::ChatTurn>& conversation,
+                          const lc::ui::ConversationSettings& settings);
+    void request_reset();
+    // For tests and the startup benchmark.
+    void model_ready_changed(bool ready);
+    void reply_finished(const lc::ui::ReplyStats& stats);
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+
+private:
+    void build_menus();
+    void open_settings();
+    void show_about();
+    void show_find();
+    void regenerate(int row);
+    void edit(int row);
+    void start_reply();
+    void set_generating(bool on);
+    void show_error(const QString& title, const QString& message);
+
+    QSettings& store_;
+    ConversationSettings settings_;
+    QThread thread_;
+    InferenceWorker* worker_ = nullptr;
+    ChatModel* chat_ = nullptr;
+    ChatView* view_ = nullptr;
+    ChatInput* input_ = nullptr;
+    QPushButton* send_ = nullptr;
+    QPushButton* stop_ = nullptr;
+    CachePanel* cache_ = nullptr;
+    QLineEdit* find_ = nullptr;
+    QLabel* model_label_ = nullptr;
+    QProgressBar* progress_ = nullptr;
+    ModelSummary summary_;
+    bool generating_ = false;
+    bool model_ready_ = false;
+    int reply_row_ = -1;
+};
+
+}  // namespace lc::ui
