@@ -1,0 +1,330 @@
+#include "inference_worker.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QRegularExpression>
+#include <QTextStream>
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "error.h"
+#include "model.h"
+#include "tokenizer.h"
+
+namespace lc::ui {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Queued connections copy their arguments through the meta-type system: every type the worker's
+// slots take or its signals send is registered before the first connection can use it.
+void register_meta_types() {
+    static const bool done = [] {
+        qRegisterMetaType<lc::ui::ConversationSettings>();
+        qRegisterMetaType<lc::ui::ChatTurn>();
+        qRegisterMetaType<QList<lc::ui::ChatTurn>>();
+        qRegisterMetaType<lc::ui::ModelSummary>();
+        qRegisterMetaType<lc::ui::ReplyStats>();
+        qRegisterMetaType<lc::CacheStats>();
+        return true;
+    }();
+    (void)done;
+}
+
+// Also at static-initialisation time, so a connection made before the first worker works.
+const bool registered_at_start = (register_meta_types(), true);
+
+constexpr int kMaxContext = 8192;
+
+// The first folder holding a config.json under `root` (sorted by name), if any.
+std::optional<fs::path> first_model_in(const fs::path& root) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) return std::nullopt;
+    std::vector<fs::path> found;
+    for (const auto& entry : fs::directory_iterator(root, ec))
+        if (fs::exists(entry.path() / "config.json", ec)) found.push_back(entry.path());
+    if (found.empty()) return std::nullopt;
+    std::sort(found.begin(), found.end());
+    return found.front();
+}
+
+// The bundled model: next to an installed binary (../share/latentchat/models), else in the
+// source tree this was built from, else where LATENTCHAT_MODEL points (a model folder or a
+// folder of them).
+std::optional<fs::path> bundled_model_dir() {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        if (auto m =
+                first_model_in(exe.parent_path().parent_path() / "share" / "latentchat" / "models"))
+            return m;
+    }
+#ifdef LATENTCHAT_SOURCE_MODELS
+    if (auto m = first_model_in(fs::path(LATENTCHAT_SOURCE_MODELS))) return m;
+#endif
+    if (const char* env = std::getenv("LATENTCHAT_MODEL"); env && *env) {
+        const fs::path p(env);
+        if (fs::exists(p / "config.json", ec)) return p;
+        if (auto m = first_model_in(p)) return m;
+    }
+    return std::nullopt;
+}
+
+// The first licence named in MODEL_CARD.md, looking at lines that talk about licences first.
+QString licence_from_card(const QString& dir) {
+    QFile file(QDir(dir).filePath(QStringLiteral("MODEL_CARD.md")));
+    if (!file.open(QIODevice::ReadOnly | QIODevice::Text)) return {};
+    static const QRegularExpression name(
+        QStringLiteral(R"(\b(CDLA-[A-Za-z]+-\d+\.\d+|Apache(?: License)?[ -]2\.0|MIT|)"
+                       R"(CC-BY(?:-[A-Z]{2})*-\d\.\d|CC0-1\.0|BSD-\d-Clause|[AL]?GPL-\d\.\d|)"
+                       R"(DeepSeek License|Llama \d(?:\.\d)? Community License)\b)"));
+    static const QRegularExpression mention(QStringLiteral(R"(licen[cs]e|CDLA|Apache|\bMIT\b)"),
+                                            QRegularExpression::CaseInsensitiveOption);
+    QTextStream in(&file);
+    QString first_anywhere;
+    while (!in.atEnd()) {
+        const QString line = in.readLine();
+        const QRegularExpressionMatch m = name.match(line);
+        if (!m.hasMatch()) continue;
+        if (line.contains(mention)) return m.captured(1);
+        if (first_anywhere.isEmpty()) first_anywhere = m.captured(1);
+    }
+    return first_anywhere;
+}
+
+QString what_of(const std::exception& e) {
+    return QString::fromUtf8(e.what());
+}
+
+}  // namespace
+
+InferenceWorker::InferenceWorker(QObject* parent) : QObject(parent) {
+    (void)registered_at_start;
+    register_meta_types();
+}
+
+InferenceWorker::~InferenceWorker() {
+    // The session's cache lives in memory the model's backend hands out: it goes first.
+    session_.reset();
+    chat_.reset();
+    tokenizer_.reset();
+    model_.reset();
+}
+
+void InferenceWorker::load_model(const QString& dir, const QString& device) {
+    try {
+        fs::path path;
+        if (dir.isEmpty()) {
+            auto bundled = bundled_model_dir();
+            if (!bundled) {
+                emit load_failed(
+                    QStringLiteral("No bundled model was found; choose a model folder in the "
+                                   "conversation settings."));
+                return;
+            }
+            path = *bundled;
+        } else {
+            path = fs::path(dir.toStdString());
+        }
+        const QString shown = QString::fromStdString(path.string());
+        const QString dev = device.isEmpty() ? QStringLiteral("cpu") : device;
+        if (dev != QLatin1String("cpu") && dev != QLatin1String("cuda")) {
+            emit load_failed(QStringLiteral("Unknown device '%1': use cpu or cuda.").arg(dev));
+            return;
+        }
+        std::error_code ec;
+        if (!fs::is_directory(path, ec)) {
+            emit load_failed(QStringLiteral("%1 is not a folder.").arg(shown));
+            return;
+        }
+
+        emit load_progress(0, QStringLiteral("Reading config"));
+        // Model::load reads config.json itself; reading it first names a non-model folder early.
+        (void)ModelConfig::load(path);
+        QString mapping = QStringLiteral("Mapping weights");
+        if (dev == QLatin1String("cuda"))
+            mapping += QStringLiteral(
+                " (the CUDA backend is not in this version yet; running on "
+                "the CPU)");
+        emit load_progress(30, mapping);
+        ModelOptions options;
+        std::unique_ptr<Model> model = Model::load(path, options);
+
+        emit load_progress(70, QStringLiteral("Loading tokenizer"));
+        const ModelConfig& c = model->config();
+        const int eos = c.eos_token_ids.empty() ? -1 : c.eos_token_ids.front();
+        std::unique_ptr<Tokenizer> tokenizer = Tokenizer::load(path, c.bos_token_id, eos);
+        auto chat = std::make_unique<ChatTemplate>(ChatTemplate::load(path));
+
+        const int context = std::min(
+            c.max_position_embeddings > 0 ? c.max_position_embeddings : kMaxContext, kMaxContext);
+        auto session = std::make_unique<Session>(*model, context);
+
+        ModelSummary s;
+        s.dir = shown;
+        s.name = QString::fromStdString(path.filename().string());
+        if (s.name.isEmpty())  // "dir/" has an empty filename
+            s.name = QString::fromStdString(path.parent_path().filename().string());
+        s.model_type = QString::fromUtf8(c.model_type_name());
+        s.parameters = model->parameter_count();
+        s.layers = c.num_hidden_layers;
+        s.context = session->cache().max_tokens();
+        s.licence = licence_from_card(shown);
+        s.empty_cache = session->cache().stats();
+
+        // Success: the old session goes before the model it points into.
+        stop_.store(false);
+        session_.reset();
+        chat_ = std::move(chat);
+        tokenizer_ = std::move(tokenizer);
+        model_ = std::move(model);
+        session_ = std::move(session);
+        summary_ = s;
+        emit load_progress(100, QStringLiteral("Ready"));
+        emit model_loaded(summary_);
+    } catch (const std::exception& e) {
+        const QString where = dir.isEmpty() ? QStringLiteral("the bundled model") : dir;
+        emit load_failed(QStringLiteral("Could not load %1: %2").arg(where, what_of(e)));
+    } catch (...) {
+        emit load_failed(QStringLiteral("Could not load %1: unknown error.").arg(dir));
+    }
+}
+
+void InferenceWorker::generate(const QList<lc::ui::ChatTurn>& conversation,
+                               const lc::ui::ConversationSettings& settings) {
+    const auto start = std::chrono::steady_clock::now();
+    if (!model_ || !session_ || !tokenizer_ || !chat_) {
+        emit generation_failed(QStringLiteral("No model is loaded."));
+        return;
+    }
+    stop_.store(false);
+    try {
+        // The conversation in the engine's terms: system turn first, then the exchanges.
+        std::vector<lc::ChatMessage> system;
+        std::vector<lc::ChatMessage> turns;
+        for (const ChatTurn& t : conversation) {
+            lc::ChatMessage m{t.role.toStdString(), t.text.toStdString()};
+            if (t.role == QLatin1String("system")) {
+                if (system.empty() && !t.text.isEmpty()) system.push_back(std::move(m));
+            } else {
+                turns.push_back(std::move(m));
+            }
+        }
+        if (turns.empty() || turns.back().role != "user") {
+            emit generation_failed(
+                QStringLiteral("The conversation does not end with a message "
+                               "from the user."));
+            return;
+        }
+        auto render = [&] {
+            std::vector<lc::ChatMessage> all = system;
+            all.insert(all.end(), turns.begin(), turns.end());
+            std::vector<int> ids;
+            if (chat_->add_bos() && tokenizer_->bos_id() >= 0) ids.push_back(tokenizer_->bos_id());
+            const std::vector<int> body = tokenizer_->encode(
+                chat_->render(std::span<const lc::ChatMessage>(all), true), false);
+            ids.insert(ids.end(), body.begin(), body.end());
+            return ids;
+        };
+        std::vector<int> tokens = render();
+
+        // Sliding window by turns: drop the oldest exchanges until the prompt and the reply fit
+        // (at most half the context is set aside for the reply, as ChatSession does).
+        const int limit = session_->cache().max_tokens();
+        const int reply_room = std::clamp(settings.max_tokens, 1, std::max(1, limit / 2));
+        while (static_cast<int>(tokens.size()) + reply_room > limit && turns.size() > 1) {
+            turns.erase(turns.begin());
+            // A conversation starts with the user: an orphaned reply goes too.
+            while (turns.size() > 1 && turns.front().role != "user")
+                turns.erase(turns.begin());
+            tokens = render();
+        }
+        if (static_cast<int>(tokens.size()) + reply_room > limit) {
+            emit generation_failed(
+                QStringLiteral("The message is too long for the context window (%1 tokens with "
+                               "%2 set aside for the reply; the context holds %3).")
+                    .arg(tokens.size())
+                    .arg(reply_room)
+                    .arg(limit));
+            return;
+        }
+
+        GenerationOptions opts = settings.to_options(
+            static_cast<quint64>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+            (++replies_ * 0x9E3779B97F4A7C15ull));
+        for (const std::string& s : chat_->stop_strings())
+            opts.stop_strings.push_back(s);
+        opts.sampling.validate();  // a bad setting fails before the prefill, not after
+
+        int reused = 0;
+        if (!session_->set_context(tokens, &stop_, &reused)) {
+            ReplyStats stats;
+            stats.finish_reason = QString::fromUtf8(finish_reason_name(FinishReason::Cancelled));
+            emit generation_finished(QString(), stats, session_->cache().stats());
+            return;
+        }
+        emit generation_started(static_cast<int>(tokens.size()) - reused, reused);
+
+        // Runs on this thread for every token: text is gathered and sent at most once per
+        // coalesce interval, so the GUI's event loop is not flooded.
+        QString pending;
+        QString sent;  // everything passed on so far, pending included
+        QElapsedTimer since_emit;
+        bool emitted_once = false;
+        CacheStats last_cache = session_->cache().stats();
+        int generated = 0;
+        double rate = 0;
+        double first_token_seconds = 0;
+        auto on_token = [&](const TokenEvent& ev) {
+            const QString piece = QString::fromStdString(ev.text);
+            pending += piece;
+            sent += piece;
+            last_cache = ev.cache;
+            generated = ev.index + 1;
+            // Decode speed: tokens after the first over the time since the first.
+            if (ev.index == 0) first_token_seconds = ev.seconds;
+            if (ev.index > 0 && ev.seconds > first_token_seconds)
+                rate = ev.index / (ev.seconds - first_token_seconds);
+            if (!emitted_once || since_emit.elapsed() >= coalesce_ms_) {
+                emit tokens_arrived(pending, ev.cache, generated, rate);
+                pending.clear();
+                since_emit.start();
+                emitted_once = true;
+            }
+        };
+        const GenerationResult r = session_->generate(*tokenizer_, opts, on_token, &stop_, start);
+
+        // Text the generator held back and then released at the end (a cancelled reply keeps
+        // what it had) goes out with the rest, so the pieces add up to the reply.
+        const QString reply = QString::fromStdString(r.text);
+        if (reply.size() > sent.size() && reply.startsWith(sent)) pending += reply.mid(sent.size());
+        const CacheStats final_cache = session_->cache().stats();
+        if (!pending.isEmpty()) emit tokens_arrived(pending, final_cache, generated, rate);
+
+        ReplyStats stats;
+        stats.tokens = static_cast<int>(r.ids.size());
+        stats.time_to_first_token_ms = r.time_to_first_token * 1000.0;
+        stats.tokens_per_second = (stats.tokens > 1 && r.decode_seconds > 0)
+                                      ? (stats.tokens - 1) / r.decode_seconds
+                                      : 0.0;
+        stats.finish_reason = QString::fromUtf8(finish_reason_name(r.reason));
+        emit generation_finished(reply, stats, final_cache);
+    } catch (const std::exception& e) {
+        emit generation_failed(what_of(e));
+    } catch (...) {
+        emit generation_failed(QStringLiteral("The reply failed with an unknown error."));
+    }
+}
+
+void InferenceWorker::reset_context() {
+    if (session_) session_->reset();
+}
+
+}  // namespace lc::ui
