@@ -8,6 +8,7 @@
 #include <QThread>
 #include <QtTest>
 #include <atomic>
+#include <functional>
 
 #include "chat_model.h"
 #include "conversation_settings.h"
@@ -94,21 +95,16 @@ private:
 
     // Starts a generation by queued invocation and waits for its last signal.
     Reply run(const QList<ChatTurn>& conversation, const ConversationSettings& settings,
-              const std::function<void()>& on_first_piece = {}) {
+              const std::function<void(int)>& on_piece = {}) {
         Reply r;
         QSignalSpy started(relay_, &Relay::generation_started);
         QSignalSpy arrived(relay_, &Relay::tokens_arrived);
         QSignalSpy finished(relay_, &Relay::generation_finished);
         QSignalSpy failed(relay_, &Relay::generation_failed);
-        bool called = false;
-        QMetaObject::Connection first;
-        if (on_first_piece)
-            first = connect(relay_, &Relay::tokens_arrived, this, [&] {
-                if (!called) {
-                    called = true;
-                    on_first_piece();
-                }
-            });  // runs on this (the test's) thread
+        QMetaObject::Connection watch;
+        if (on_piece)  // runs on this (the test's) thread, as each piece arrives
+            watch = connect(relay_, &Relay::tokens_arrived, this,
+                            [&](const QString&, const CacheStats&, int n, double) { on_piece(n); });
         const bool ok = QMetaObject::invokeMethod(worker_, "generate", Qt::QueuedConnection,
                                                   Q_ARG(QList<lc::ui::ChatTurn>, conversation),
                                                   Q_ARG(lc::ui::ConversationSettings, settings));
@@ -120,7 +116,7 @@ private:
         t.start();
         while (finished.isEmpty() && failed.isEmpty() && t.elapsed() < kWaitMs)
             QTest::qWait(5);
-        if (first) disconnect(first);
+        if (watch) disconnect(watch);
         if (!started.isEmpty()) {
             r.prompt_tokens = started.at(0).at(0).toInt();
             r.reused_tokens = started.at(0).at(1).toInt();
@@ -243,6 +239,9 @@ private slots:
         QVERIFY2(r.finished, qPrintable(r.failure));
         QVERIFY(r.prompt_tokens > 0);
         QCOMPARE(r.reused_tokens, 0);
+        qInfo("%d prompt tokens, %d generated (%s), %lld signals, %.0f tokens/s", r.prompt_tokens,
+              r.stats.tokens, qPrintable(r.stats.finish_reason), qlonglong(r.pieces.size()),
+              r.stats.tokens_per_second);
         QVERIFY2(r.stats.tokens >= 20, qPrintable(r.text));
         QVERIFY(!r.pieces.isEmpty());
         QCOMPARE(r.pieces.join(QString()), r.text);
@@ -303,14 +302,16 @@ private slots:
         int at_stop = -1;
         ConversationSettings s = seeded(13, 1000);
         s.temperature = 1.0;
-        Reply r = run(ask("Tell me a long story."), s, [&] {
+        Reply r = run(ask("Tell me a long story."), s, [&](int n) {
+            if (at_stop >= 0 || n < 10) return;
             worker_->request_stop();  // straight from this thread, as the Stop button does
             at_stop = generated.load();
         });
         disconnect(counter);
         worker_->set_coalesce_interval_ms(16);
         QVERIFY2(r.finished, qPrintable(r.failure));
-        QVERIFY(at_stop >= 1);
+        qInfo("stopped at %d tokens, %d generated", at_stop, r.stats.tokens);
+        QVERIFY(at_stop >= 10);
         QCOMPARE(r.stats.finish_reason, QStringLiteral("cancelled"));
         QVERIFY2(r.stats.tokens <= at_stop + 1,
                  qPrintable(QString("%1 tokens, %2 at stop").arg(r.stats.tokens).arg(at_stop)));
