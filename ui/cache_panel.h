@@ -13,6 +13,7 @@ class QLabel;
 QT_BEGIN_NAMESPACE
 class QChartView;
 class QLineSeries;
+class QLogValueAxis;
 class QValueAxis;
 QT_END_NAMESPACE
 
@@ -48,6 +49,7 @@ private:
                 *mqa_ = nullptr;
     QValueAxis *x_axis_ = nullptr, *y_axis_ = nullptr;
     QLabel *ratio_ = nullptr, *layers_ = nullptr, *context_ = nullptr;
+    QLogValueAxis* y_log_ = nullptr;  // the series' y axis; y_axis_ labels it in byte units
     double free_bytes_ = 0;
     qint64 free_bytes_read_ms_ = -1;
 };
