@@ -167,6 +167,12 @@ private slots:
 
         dir->setText(QString());
         QVERIFY(ok->isEnabled());
+
+        // Not asserted: a picture for people to look at, with an invalid folder.
+        dir->setText(empty.path());
+        dialog.show();
+        QCoreApplication::processEvents();
+        dialog.grab().save(QStringLiteral("/tmp/settings_dialog.png"));
     }
 
     void validate_model_dir_messages() {
