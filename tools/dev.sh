@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # LatentChat's two everyday commands on a Debian 12 machine (as root, or with sudo):
-#   tools/dev.sh run    install what is missing, build, chat with the bundled model
+#   tools/dev.sh run    install what is missing, build, start the app on the bundled model
 #   tools/dev.sh test   install what is missing, build, run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ case "${1:-}" in
         install_missing
         build
         shift
-        exec build/app/latentchat-cli chat "$@"
+        exec build/app/latentchat "$@"
         ;;
     test)
         install_missing

@@ -154,6 +154,7 @@ MainWindow::MainWindow(QSettings& store, QWidget* parent) : QMainWindow(parent),
     restoreGeometry(store_.value("window/geometry").toByteArray());
     if (!store_.contains("window/geometry")) resize(1100, 720);
     set_generating(false);
+    input_->setFocus();
     load_model(settings_.model_dir);
 }
 

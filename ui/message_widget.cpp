@@ -26,6 +26,7 @@ MessageWidget::MessageWidget(const QString& role, QWidget* parent) : QFrame(pare
     // The system palette decides the colours, so light and dark themes both read well.
     setBackgroundRole(role == "user" ? QPalette::AlternateBase : QPalette::Base);
     setAutoFillBackground(true);
+    setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Maximum);  // as tall as its text, no more
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(10, 6, 10, 6);
@@ -48,6 +49,10 @@ MessageWidget::MessageWidget(const QString& role, QWidget* parent) : QFrame(pare
         QString("pre, code { font-family: '%1'; }")
             .arg(QFontDatabase::systemFont(QFontDatabase::FixedFont).family()));
     layout->addWidget(body_);
+    // The browser grows with its document instead of scrolling (the chat view scrolls): follow
+    // the document's height whenever the text or the width changes.
+    connect(body_->document()->documentLayout(), &QAbstractTextDocumentLayout::documentSizeChanged,
+            this, [this] { fit_height(); });
 
     stats_ = new QLabel(this);
     stats_->setObjectName("replyStats");
@@ -99,11 +104,9 @@ void MessageWidget::resizeEvent(QResizeEvent* event) {
     fit_height();
 }
 
-// The browser grows with its document instead of scrolling: the chat view scrolls.
 void MessageWidget::fit_height() {
-    QTextDocument* doc = body_->document();
-    doc->setTextWidth(body_->viewport()->width());
-    const int h = static_cast<int>(doc->documentLayout()->documentSize().height()) + 8;
+    const int h =
+        static_cast<int>(body_->document()->documentLayout()->documentSize().height()) + 8;
     body_->setFixedHeight(std::max(h, body_->fontMetrics().height() + 8));
 }
 
