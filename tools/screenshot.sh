@@ -20,8 +20,11 @@ XDG_CONFIG_HOME=$home "$build/app/latentchat" &
 app=$!
 sleep 3
 win=$(xdotool search --sync --name "LatentChat" | head -1)
-xdotool windowsize "$win" 1280 800 windowmove "$win" 0 0 windowactivate --sync "$win" || true
+xdotool windowmove "$win" 0 0 || true
 sleep 1
+# No window manager under Xvfb: give the window the keyboard and click into the message box.
+xdotool windowfocus "$win" 2>/dev/null || true
+xdotool mousemove 240 620 click 1
 xdotool type --delay 20 "$prompt"
 xdotool key Return
 sleep "$wait_s"
