@@ -1,5 +1,7 @@
 #include "inference_worker.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -119,6 +121,13 @@ InferenceWorker::~InferenceWorker() {
 }
 
 void InferenceWorker::load_model(const QString& dir, const QString& device) {
+    // The engine keeps every core busy while it generates; running it a little "nicer" than the
+    // GUI thread keeps the window responsive. Set on this thread before the model (and with it
+    // the engine's thread pool) is created, so the pool's threads inherit it.
+    static const bool niced = [] {
+        return setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 5) == 0;
+    }();
+    (void)niced;
     try {
         fs::path path;
         if (dir.isEmpty()) {

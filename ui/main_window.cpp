@@ -119,7 +119,8 @@ MainWindow::MainWindow(QSettings& store, QWidget* parent) : QMainWindow(parent),
     connect(worker_, &InferenceWorker::tokens_arrived, this,
             [this](const QString& text, const CacheStats& cache, int, double) {
                 if (reply_row_ >= 0) chat_->append_text(reply_row_, text);
-                cache_->add_sample(cache);
+                pending_samples_.append(cache);
+                if (!chart_timer_->isActive()) chart_timer_->start();
             });
     connect(worker_, &InferenceWorker::generation_finished, this,
             [this](const QString& reply, const ReplyStats& stats, const CacheStats& cache) {
@@ -127,7 +128,8 @@ MainWindow::MainWindow(QSettings& store, QWidget* parent) : QMainWindow(parent),
                     chat_->set_text(reply_row_, reply);
                     chat_->finish(reply_row_, stats);
                 }
-                cache_->add_sample(cache);
+                pending_samples_.append(cache);
+                flush_samples();
                 reply_row_ = -1;
                 set_generating(false);
                 emit reply_finished(stats);
@@ -139,6 +141,11 @@ MainWindow::MainWindow(QSettings& store, QWidget* parent) : QMainWindow(parent),
         show_error(tr("The reply failed"), message);
     });
     thread_.start();
+
+    chart_timer_ = new QTimer(this);
+    chart_timer_->setInterval(100);
+    chart_timer_->setSingleShot(true);
+    connect(chart_timer_, &QTimer::timeout, this, &MainWindow::flush_samples);
 
     connect(send_, &QPushButton::clicked, this, [this] { send(input_->toPlainText()); });
     connect(input_, &ChatInput::send_requested, this, [this] { send(input_->toPlainText()); });
@@ -214,6 +221,13 @@ void MainWindow::start_reply() {
     emit request_generate(turns, settings_);
 }
 
+void MainWindow::flush_samples() {
+    chart_timer_->stop();
+    for (const CacheStats& s : pending_samples_)
+        cache_->add_sample(s);
+    pending_samples_.clear();
+}
+
 void MainWindow::stop() {
     if (generating_) worker_->request_stop();  // thread-safe; takes effect within one token
 }
@@ -221,6 +235,7 @@ void MainWindow::stop() {
 void MainWindow::new_chat() {
     if (generating_) return;
     chat_->clear();
+    pending_samples_.clear();
     cache_->reset(summary_.empty_cache);
     emit request_reset();
     input_->setFocus();

@@ -3,6 +3,7 @@
 // menus with shortcuts, and the inference worker on its own thread.
 #include <QMainWindow>
 #include <QThread>
+#include <QTimer>
 
 #include "cache_panel.h"
 #include "chat_model.h"
@@ -78,6 +79,11 @@ private:
     QLineEdit* find_ = nullptr;
     QLabel* model_label_ = nullptr;
     QProgressBar* progress_ = nullptr;
+    // Cache samples wait here and reach the chart at most 10 times a second: the chart's
+    // repaint is the costliest thing on the UI thread while tokens stream.
+    QList<CacheStats> pending_samples_;
+    QTimer* chart_timer_ = nullptr;
+    void flush_samples();
     ModelSummary summary_;
     bool generating_ = false;
     bool model_ready_ = false;
