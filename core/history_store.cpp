@@ -109,12 +109,10 @@ constexpr const char* kSetFolder = "UPDATE conversations SET folder = ?2 WHERE i
 constexpr const char* kSetDeleted = "UPDATE conversations SET deleted_ms = ?2 WHERE id = ?1";
 constexpr const char* kPurgeDeleted =
     "DELETE FROM conversations WHERE deleted_ms != 0 AND deleted_ms <= ?1";
-constexpr const char* kTouchConversation =
-    "UPDATE conversations SET updated_ms = ?2 WHERE id = ?1";
+constexpr const char* kTouchConversation = "UPDATE conversations SET updated_ms = ?2 WHERE id = ?1";
 constexpr const char* kSetHead =
     "UPDATE conversations SET head_message_id = ?2, updated_ms = ?3 WHERE id = ?1";
-constexpr const char* kSetHeadOnly =
-    "UPDATE conversations SET head_message_id = ?2 WHERE id = ?1";
+constexpr const char* kSetHeadOnly = "UPDATE conversations SET head_message_id = ?2 WHERE id = ?1";
 constexpr const char* kMessageConversation = "SELECT conversation_id FROM messages WHERE id = ?1";
 constexpr const char* kInsertMessage =
     "INSERT INTO messages (conversation_id, parent_id, role, text, token_count, ttft_ms, "
@@ -169,7 +167,9 @@ constexpr const char* kSearch =
 
 // ---- SQLite helpers --------------------------------------------------------------------------
 
-std::string quoted(const fs::path& file) { return file.string(); }
+std::string quoted(const fs::path& file) {
+    return file.string();
+}
 
 [[noreturn]] void fail(sqlite3* db, int rc, const fs::path& file) {
     const int primary = rc & 0xff;
@@ -183,16 +183,17 @@ std::string quoted(const fs::path& file) { return file.string(); }
             throw Error("The history database " + name +
                         " is read-only; LatentChat cannot save conversations to it.");
         case SQLITE_NOTADB:
-            throw Error(name + " is not a LatentChat history database (SQLite: file is not a "
-                               "database).");
+            throw Error(name +
+                        " is not a LatentChat history database (SQLite: file is not a "
+                        "database).");
         case SQLITE_CORRUPT:
             throw Error("The history database " + name + " is damaged (SQLite: " +
                         (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) + ").");
         case SQLITE_FULL:
             throw Error("The disk holding the history database " + name + " is full.");
         default:
-            throw Error("The history database " + name + " failed: " +
-                        (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) + ".");
+            throw Error("The history database " + name +
+                        " failed: " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) + ".");
     }
 }
 
@@ -211,8 +212,8 @@ public:
     Statement& bind(int i, bool v) { return check(sqlite3_bind_int(stmt_, i, v ? 1 : 0)); }
     Statement& bind(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
     Statement& bind(int i, const std::string& v) {
-        return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
-                                       SQLITE_TRANSIENT));
+        return check(
+            sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
     }
     Statement& bind(int i, const std::optional<int64_t>& v) {
         return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i));
@@ -393,8 +394,8 @@ const json& require(const json& obj, const char* key, const std::string& where) 
     return *it;
 }
 
-std::string get_string(const json& obj, const char* key, const std::string& where,
-                       bool required, const std::string& fallback = "") {
+std::string get_string(const json& obj, const char* key, const std::string& where, bool required,
+                       const std::string& fallback = "") {
     auto it = obj.find(key);
     if (it == obj.end()) {
         if (required) bad_import(where, std::string("has no \"") + key + "\"");
@@ -471,15 +472,14 @@ ImportConversation parse_conversation(const json& c, const std::string& where) {
             bad_import(mw + ".id", "repeats id " + std::to_string(msg.local_id));
         msg.local_parent = get_opt_id(m, "parent_id", mw);
         if (msg.local_parent && !seen.count(*msg.local_parent))
-            bad_import(mw + ".parent_id", std::to_string(*msg.local_parent) +
-                                              " does not name an earlier message");
+            bad_import(mw + ".parent_id",
+                       std::to_string(*msg.local_parent) + " does not name an earlier message");
         msg.role = get_string(m, "role", mw, true);
         if (!valid_role(msg.role))
             bad_import(mw + ".role", "\"" + msg.role + "\" is not system, user or assistant");
         msg.text = get_string(m, "text", mw, true);
         const int64_t tokens = get_int(m, "token_count", mw, false);
-        if (tokens < 0 || tokens > INT32_MAX)
-            bad_import(mw + ".token_count", "is out of range");
+        if (tokens < 0 || tokens > INT32_MAX) bad_import(mw + ".token_count", "is out of range");
         msg.meta.token_count = static_cast<int>(tokens);
         msg.meta.time_to_first_token_ms = get_double(m, "ttft_ms", mw);
         msg.meta.tokens_per_second = get_double(m, "tokens_per_s", mw);
@@ -529,8 +529,8 @@ HistoryStore::HistoryStore(const fs::path& file, Mode mode)
                         " is in a read-only folder; LatentChat cannot save conversations there.");
     }
 
-    const int flags = read_only_ ? SQLITE_OPEN_READONLY
-                                 : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    const int flags =
+        read_only_ ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int rc = sqlite3_open_v2(file.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
         const std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -603,7 +603,8 @@ std::vector<HistoryConversation> HistoryStore::list_conversations(int limit, int
     Statement s(db_, kListConversations, path_);
     s.bind(1, limit).bind(2, offset).bind(3, include_deleted);
     std::vector<HistoryConversation> out;
-    while (s.step()) out.push_back(read_conversation(s));
+    while (s.step())
+        out.push_back(read_conversation(s));
     return out;
 }
 
@@ -704,7 +705,8 @@ int64_t HistoryStore::branch_from(int64_t conversation_id, int64_t message_id,
     {
         Statement s(db_, kChainFromMessage, path_);
         s.bind(1, message_id);
-        while (s.step()) chain.push_back(read_message(s));
+        while (s.step())
+            chain.push_back(read_message(s));
     }
     const int64_t now = now_ms();
     const int64_t id =
@@ -775,7 +777,8 @@ std::vector<HistoryMessage> HistoryStore::branch(int64_t conversation_id) const 
     Statement s(db_, kBranch, path_);
     s.bind(1, conversation_id);
     std::vector<HistoryMessage> out;
-    while (s.step()) out.push_back(read_message(s));
+    while (s.step())
+        out.push_back(read_message(s));
     return out;
 }
 
@@ -784,7 +787,8 @@ std::vector<HistoryMessage> HistoryStore::children(int64_t conversation_id,
     Statement s(db_, kChildren, path_);
     s.bind(1, conversation_id).bind(2, parent_id);
     std::vector<HistoryMessage> out;
-    while (s.step()) out.push_back(read_message(s));
+    while (s.step())
+        out.push_back(read_message(s));
     return out;
 }
 
@@ -802,7 +806,8 @@ std::vector<SearchHit> HistoryStore::search(const std::string& query,
     std::string match;
     size_t i = 0;
     while (i < query.size()) {
-        while (i < query.size() && std::isspace(static_cast<unsigned char>(query[i]))) ++i;
+        while (i < query.size() && std::isspace(static_cast<unsigned char>(query[i])))
+            ++i;
         if (i >= query.size()) break;
         std::string term = "\"";
         while (i < query.size() && !std::isspace(static_cast<unsigned char>(query[i]))) {
@@ -892,7 +897,8 @@ std::vector<HistoryMessage> all_messages(sqlite3* db, const fs::path& file, int6
     Statement s(db, kConversationMessages, file);
     s.bind(1, id);
     std::vector<HistoryMessage> out;
-    while (s.step()) out.push_back(read_message(s));
+    while (s.step())
+        out.push_back(read_message(s));
     return out;
 }
 }  // namespace
@@ -920,7 +926,8 @@ std::string HistoryStore::export_all_json() const {
         std::vector<int64_t> ids;
         {
             Statement s(db_, kListAllLiveConversationIds, path_);
-            while (s.step()) ids.push_back(s.int64(0));
+            while (s.step())
+                ids.push_back(s.int64(0));
         }
         json list = json::array();
         for (int64_t id : ids) {
@@ -949,7 +956,8 @@ std::vector<int64_t> HistoryStore::import_json(const std::string& text) {
         bad_import("the document", "was written by a newer LatentChat (version " +
                                        std::to_string(version) + "; this one reads up to " +
                                        std::to_string(kJsonVersion) + ")");
-    if (version < 1) bad_import("the document", "has an unknown version " + std::to_string(version));
+    if (version < 1)
+        bad_import("the document", "has an unknown version " + std::to_string(version));
     const json& list = require(doc, "conversations", "the document");
     if (!list.is_array()) bad_import("\"conversations\"", "must be an array");
     std::vector<ImportConversation> parsed;
