@@ -81,6 +81,7 @@ constexpr const char* kForeignKeysOn = "PRAGMA foreign_keys = ON";
 constexpr const char* kSynchronousNormal = "PRAGMA synchronous = NORMAL";
 constexpr const char* kUserVersion = "PRAGMA user_version";
 constexpr const char* kBeginImmediate = "BEGIN IMMEDIATE";
+constexpr const char* kBeginRead = "BEGIN";  // deferred: a read snapshot
 constexpr const char* kCommit = "COMMIT";
 constexpr const char* kRollback = "ROLLBACK";
 
@@ -905,7 +906,7 @@ std::vector<HistoryMessage> all_messages(sqlite3* db, const fs::path& file, int6
 
 std::string HistoryStore::export_json(int64_t conversation_id) const {
     // One read transaction, so the conversation and its messages are one consistent snapshot.
-    exec(db_, "BEGIN", path_);
+    exec(db_, kBeginRead, path_);
     try {
         const auto c = conversation(conversation_id);
         if (!c)
@@ -921,7 +922,7 @@ std::string HistoryStore::export_json(int64_t conversation_id) const {
 }
 
 std::string HistoryStore::export_all_json() const {
-    exec(db_, "BEGIN", path_);
+    exec(db_, kBeginRead, path_);
     try {
         std::vector<int64_t> ids;
         {

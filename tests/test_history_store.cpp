@@ -253,6 +253,13 @@ private slots:
         QVERIFY(!s.conversation(c));
         QVERIFY(!s.message(m));
         QCOMPARE(s.count_conversations(true), int64_t(2));
+        {
+            // The cascade kept the full-text index in step.
+            RawDb raw(s.path());
+            raw.exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')");
+            QCOMPARE(raw.number("SELECT COUNT(*) FROM messages"), int64_t(0));
+        }
+        QCOMPARE(s.search("hello").size(), size_t(0));
 
         expect_error([&] { s.rename(12345, "x"); }, {"12345"});
         expect_error([&] { s.add_message(a, std::nullopt, "robot", "x"); }, {"robot"});
@@ -792,6 +799,7 @@ private slots:
         {
             RawDb raw(file);
             QCOMPARE(raw.text("PRAGMA integrity_check"), std::string("ok"));
+            raw.exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')");
         }
         HistoryStore s(file);
         const auto m = s.message(reply);
