@@ -52,6 +52,14 @@ void Session::reset() {
     logits_valid_ = false;
 }
 
+void Session::adopt_cache_prefix(std::span<const int> tokens) {
+    if (static_cast<int>(tokens.size()) != cache_->size())
+        throw Error("internal: adopting " + std::to_string(tokens.size()) +
+                    " tokens for a cache of " + std::to_string(cache_->size()) + " positions");
+    tokens_.assign(tokens.begin(), tokens.end());
+    logits_valid_ = false;
+}
+
 bool Session::set_context(std::span<const int> context, const std::atomic<bool>* cancel,
                           int* reused) {
     if (context.empty()) throw Error("the prompt is empty");

@@ -61,6 +61,9 @@ public:
     const std::vector<int>& tokens() const { return tokens_; }
     LatentCache& cache() { return *cache_; }
     void reset();
+    // Makes `tokens` the context without computing anything: the cache must already hold
+    // exactly them (restored by load_latent_cache). The next set_context() prefills the rest.
+    void adopt_cache_prefix(std::span<const int> tokens);
 
     // Makes the context hold `context` and leaves the last position's logits in logits():
     // keeps the longest common prefix already cached and prefills only the rest.

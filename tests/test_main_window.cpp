@@ -4,6 +4,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
+#include <QListView>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProcess>
@@ -27,7 +28,7 @@ class TestMainWindow : public QObject {
     std::unique_ptr<QSettings> store_;
 
     std::unique_ptr<MainWindow> open_window() {
-        auto w = std::make_unique<MainWindow>(*store_);
+        auto w = std::make_unique<MainWindow>(*store_, dir_.filePath("history.db"));
         w->show();
         if (!QTest::qWaitFor([&] { return w->model_ready(); }, 30000)) return nullptr;
         return w;
@@ -45,7 +46,9 @@ private slots:
             if (!qobject_cast<QAbstractButton*>(c) && !qobject_cast<QLineEdit*>(c) &&
                 !qobject_cast<QPlainTextEdit*>(c))
                 continue;
-            if (c->objectName().startsWith("qt_")) continue;  // Qt's own (menu bar extension...)
+            // Qt's own parts: the menu bar's extension button, a line edit's clear button.
+            if (c->objectName().startsWith("qt_") || qobject_cast<QLineEdit*>(c->parentWidget()))
+                continue;
             QVERIFY2(
                 !c->accessibleName().isEmpty(),
                 qPrintable(QString("%1 (%2)").arg(c->objectName(), c->metaObject()->className())));
@@ -184,6 +187,44 @@ private slots:
                           Qt::LeftButton);
         QCOMPARE(w->chat_model()->rowCount(), 0);
         QCOMPARE(w->input()->toPlainText(), QString("Tell me a story about a frog."));
+    }
+
+    void replies_are_saved_listed_searchable_and_reopened() {
+        qint64 id = 0;
+        QString reply;
+        {
+            auto w = open_window();
+            QVERIFY(w);
+            QSignalSpy finished(w.get(), &MainWindow::reply_finished);
+            w->send("Tell me a story about a turtle.");
+            QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));
+            id = w->conversation_id();
+            QVERIFY(id > 0);
+            reply = w->chat_model()->message(1).text;
+            const auto branch = w->history()->branch(id);
+            QCOMPARE(int(branch.size()), 2);
+            QCOMPARE(QString::fromStdString(branch[1].text), reply);
+            QVERIFY(branch[1].meta.token_count > 0);
+            QVERIFY(w->sidebar()->conversations()->row_of(id) >= 0);
+        }
+        // A new window (a restart) lists it, finds it, and continues it.
+        auto w = open_window();
+        QVERIFY(w);
+        QVERIFY(w->sidebar()->conversations()->row_of(id) >= 0);
+        QTest::keyClicks(w->sidebar()->search_field(), "turtle");
+        QVERIFY(QTest::qWaitFor([&] { return w->sidebar()->results()->rowCount() > 0; }, 5000));
+        const QModelIndex hit = w->sidebar()->results()->index(0);
+        QCOMPARE(hit.data(lc::ui::SearchResultsModel::ConversationIdRole).toLongLong(), id);
+        QVERIFY(hit.data(Qt::DisplayRole).toString().contains("[turtle]", Qt::CaseInsensitive));
+        QTest::mouseClick(w->sidebar()->results_list()->viewport(), Qt::LeftButton, {},
+                          w->sidebar()->results_list()->visualRect(hit).center());
+        QCOMPARE(w->conversation_id(), id);
+        QCOMPARE(w->chat_model()->rowCount(), 2);
+        QCOMPARE(w->chat_model()->message(1).text, reply);
+        QSignalSpy finished(w.get(), &MainWindow::reply_finished);
+        w->send("And then?");
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));
+        QCOMPARE(int(w->history()->branch(id).size()), 4);
     }
 
     void without_a_display_it_points_to_the_terminal_chat() {

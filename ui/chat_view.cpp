@@ -1,6 +1,7 @@
 #include "chat_view.h"
 
 #include <QKeyEvent>
+#include <QPointer>
 #include <QScrollBar>
 #include <QTextBrowser>
 #include <QTimer>
@@ -103,6 +104,16 @@ bool ChatView::find_next(const QString& text) {
         }
     }
     return false;
+}
+
+void ChatView::scroll_to(int row) {
+    MessageWidget* w = widgets_.value(row);
+    if (!w) return;
+    follow_ = false;
+    // After the layout has placed the new widgets.
+    QTimer::singleShot(0, this, [this, target = QPointer<MessageWidget>(w)] {
+        if (target) ensureWidgetVisible(target, 0, 40);
+    });
 }
 
 ChatInput::ChatInput(QWidget* parent) : QPlainTextEdit(parent) {

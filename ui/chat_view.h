@@ -24,6 +24,8 @@ public:
     bool following() const { return follow_; }
     // Selects the next occurrence of `text` after the current one; false when there is none.
     bool find_next(const QString& text);
+    // Brings a message into view and stops following new text.
+    void scroll_to(int row);
 
 signals:
     void copy_requested(const QString& text);

@@ -4,24 +4,31 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QCloseEvent>
+#include <QDir>
+#include <QFileDialog>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListView>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QRandomGenerator>
+#include <QSaveFile>
 #include <QSettings>
 #include <QSplitter>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QVBoxLayout>
 
+#include "error.h"
 #include "settings_dialog.h"
 
 namespace lc::ui {
 
-MainWindow::MainWindow(QSettings& store, QWidget* parent) : QMainWindow(parent), store_(store) {
+MainWindow::MainWindow(QSettings& store, const QString& history_file, QWidget* parent)
+    : QMainWindow(parent), store_(store) {
     setWindowTitle("LatentChat");
     setObjectName("mainWindow");
     // PNGs at several sizes: crisp at any scale without depending on the SVG image plugin.
@@ -64,11 +71,14 @@ MainWindow::MainWindow(QSettings& store, QWidget* parent) : QMainWindow(parent),
     column->addLayout(input_row);
 
     cache_ = new CachePanel(this);
+    sidebar_ = new HistorySidebar(this);
     auto* splitter = new QSplitter(this);
+    splitter->addWidget(sidebar_);
     splitter->addWidget(left);
     splitter->addWidget(cache_);
-    splitter->setStretchFactor(0, 3);
-    splitter->setStretchFactor(1, 2);
+    splitter->setStretchFactor(0, 1);
+    splitter->setStretchFactor(1, 3);
+    splitter->setStretchFactor(2, 2);
     setCentralWidget(splitter);
 
     model_label_ = new QLabel(tr("No model"), this);
@@ -82,8 +92,47 @@ MainWindow::MainWindow(QSettings& store, QWidget* parent) : QMainWindow(parent),
 
     build_menus();
 
+    // The history database; without it the app still chats, it just does not remember.
+    QString db = history_file;
+    if (db.isEmpty()) {
+        const QString folder = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+        QDir().mkpath(folder);
+        db = folder + "/history.db";
+    }
+    try {
+        history_ = std::make_unique<HistoryStore>(db.toStdString());
+    } catch (const Error& e) {
+        QTimer::singleShot(0, this, [this, message = QString::fromUtf8(e.what())] {
+            show_error(tr("The conversation history is unavailable"), message);
+        });
+    }
+    sidebar_->set_store(history_.get());
+    connect(sidebar_, &HistorySidebar::new_chat_requested, this, &MainWindow::new_chat);
+    connect(sidebar_, &HistorySidebar::conversation_selected, this,
+            [this](qint64 id) { open_conversation(id); });
+    connect(sidebar_, &HistorySidebar::search_result_selected, this,
+            [this](qint64 id, qint64 message) { open_conversation(id, message); });
+    connect(sidebar_, &HistorySidebar::export_requested, this, &MainWindow::export_conversation);
+    connect(sidebar_, &HistorySidebar::status_message, this,
+            [this](const QString& text) { statusBar()->showMessage(text, 4000); });
+    connect(sidebar_, &HistorySidebar::conversation_deleted, this, [this](qint64 id) {
+        if (id == conversation_id_) new_chat();
+        auto* undo = new QPushButton(tr("Undo delete"), this);
+        undo->setAccessibleName(tr("Undo delete"));
+        statusBar()->addWidget(undo);
+        connect(undo, &QPushButton::clicked, this, [this, id, undo] {
+            if (history_) history_->undelete(id);
+            sidebar_->refresh();
+            undo->deleteLater();
+        });
+        QTimer::singleShot(10000, undo, &QObject::deleteLater);
+    });
+
     // The worker lives on its own thread; everything crosses by queued connection.
     worker_ = new InferenceWorker;
+    // Text reaches the view about 30 times a second: smooth to the eye, and it leaves the UI
+    // thread time to paint (every update re-lays out the growing Markdown message).
+    worker_->set_coalesce_interval_ms(33);
     worker_->moveToThread(&thread_);
     connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
     connect(this, &MainWindow::request_load, worker_, &InferenceWorker::load_model);
@@ -119,6 +168,7 @@ MainWindow::MainWindow(QSettings& store, QWidget* parent) : QMainWindow(parent),
     connect(worker_, &InferenceWorker::tokens_arrived, this,
             [this](const QString& text, const CacheStats& cache, int, double) {
                 if (reply_row_ >= 0) chat_->append_text(reply_row_, text);
+                if (recorder_) recorder_->append(text.toStdString());  // saved every 0.5 s
                 pending_samples_.append(cache);
                 if (!chart_timer_->isActive()) chart_timer_->start();
             });
@@ -130,12 +180,28 @@ MainWindow::MainWindow(QSettings& store, QWidget* parent) : QMainWindow(parent),
                 }
                 pending_samples_.append(cache);
                 flush_samples();
+                if (recorder_) {
+                    MessageMeta meta;
+                    meta.token_count = stats.tokens;
+                    meta.time_to_first_token_ms = stats.time_to_first_token_ms;
+                    meta.tokens_per_second = stats.tokens_per_second;
+                    meta.model_id = summary_.name.toStdString();
+                    try {
+                        recorder_->finish(meta);
+                    } catch (const Error& e) {
+                        statusBar()->showMessage(QString::fromUtf8(e.what()), 6000);
+                    }
+                    recorder_.reset();
+                    sidebar_->refresh();
+                    sidebar_->select(conversation_id_);
+                }
                 reply_row_ = -1;
                 set_generating(false);
                 emit reply_finished(stats);
             });
     connect(worker_, &InferenceWorker::generation_failed, this, [this](const QString& message) {
-        if (reply_row_ >= 0) chat_->truncate(reply_row_);
+        if (reply_row_ >= 0) truncate_chat(reply_row_);
+        recorder_.reset();
         reply_row_ = -1;
         set_generating(false);
         show_error(tr("The reply failed"), message);
@@ -210,11 +276,43 @@ void MainWindow::send(const QString& text) {
     if (trimmed.isEmpty() || generating_ || !model_ready_) return;
     input_->clear();
     chat_->add_message("user", trimmed);
+    qint64 id = 0;
+    if (history_) {
+        try {
+            if (conversation_id_ == 0) {
+                const QString title = trimmed.left(60) + (trimmed.size() > 60 ? "…" : "");
+                conversation_id_ =
+                    history_->create_conversation(title.toStdString(), summary_.name.toStdString());
+            }
+            id = history_->add_message(conversation_id_, last_message_id(), "user",
+                                       trimmed.toStdString());
+        } catch (const Error& e) {
+            statusBar()->showMessage(QString::fromUtf8(e.what()), 6000);
+        }
+    }
+    message_ids_.append(id);
     start_reply();
 }
 
+std::optional<int64_t> MainWindow::last_message_id() const {
+    if (message_ids_.isEmpty() || message_ids_.last() == 0) return std::nullopt;
+    return message_ids_.last();
+}
+
 void MainWindow::start_reply() {
+    qint64 id = 0;
+    if (history_ && conversation_id_ != 0) {
+        try {
+            MessageMeta meta;
+            meta.model_id = summary_.name.toStdString();
+            id = history_->add_message(conversation_id_, last_message_id(), "assistant", "", meta);
+            recorder_ = std::make_unique<ReplyRecorder>(*history_, id);
+        } catch (const Error& e) {
+            statusBar()->showMessage(QString::fromUtf8(e.what()), 6000);
+        }
+    }
     reply_row_ = chat_->add_message("assistant", QString(), true);
+    message_ids_.append(id);
     set_generating(true);
     QList<ChatTurn> turns = chat_->turns(settings_.system_prompt);
     turns.removeLast();  // the empty reply being written
@@ -235,23 +333,88 @@ void MainWindow::stop() {
 void MainWindow::new_chat() {
     if (generating_) return;
     chat_->clear();
+    message_ids_.clear();
+    conversation_id_ = 0;
+    if (sidebar_) sidebar_->list()->clearSelection();
     pending_samples_.clear();
     cache_->reset(summary_.empty_cache);
     emit request_reset();
     input_->setFocus();
 }
 
+// The replaced messages stay in the database as siblings (the tree keeps every branch); the
+// new reply or message is added under the same parent.
 void MainWindow::regenerate(int row) {
     if (generating_ || row < 0) return;
-    chat_->truncate(row);
+    truncate_chat(row);
     start_reply();
 }
 
 void MainWindow::edit(int row) {
     if (generating_ || row < 0) return;
     input_->setPlainText(chat_->message(row).text);
-    chat_->truncate(row);
+    truncate_chat(row);
     input_->setFocus();
+}
+
+void MainWindow::truncate_chat(int row) {
+    chat_->truncate(row);
+    while (message_ids_.size() > row)
+        message_ids_.removeLast();
+}
+
+void MainWindow::open_conversation(qint64 conversation_id, qint64 focus_message_id) {
+    if (generating_ || !history_) return;
+    std::vector<HistoryMessage> branch;
+    try {
+        branch = history_->branch(conversation_id);
+    } catch (const Error& e) {
+        show_error(tr("The conversation could not be opened"), QString::fromUtf8(e.what()));
+        return;
+    }
+    chat_->clear();
+    message_ids_.clear();
+    int focus_row = -1;
+    for (const HistoryMessage& m : branch) {
+        if (m.role == "system") continue;  // the system prompt lives in the settings
+        const int row =
+            chat_->add_message(QString::fromStdString(m.role), QString::fromStdString(m.text));
+        if (m.role == "assistant") {
+            ReplyStats stats;
+            stats.tokens = m.meta.token_count;
+            stats.time_to_first_token_ms = m.meta.time_to_first_token_ms;
+            stats.tokens_per_second = m.meta.tokens_per_second;
+            chat_->finish(row, stats);
+        }
+        message_ids_.append(m.id);
+        if (m.id == focus_message_id) focus_row = row;
+    }
+    conversation_id_ = conversation_id;
+    pending_samples_.clear();
+    cache_->reset(summary_.empty_cache);
+    emit request_reset();
+    sidebar_->select(conversation_id);
+    if (focus_row >= 0) view_->scroll_to(focus_row);
+    input_->setFocus();
+}
+
+void MainWindow::export_conversation(qint64 id, const QString& format) {
+    if (!history_) return;
+    const QString filter = format == "md" ? tr("Markdown (*.md)") : tr("JSON (*.json)");
+    const QString file = QFileDialog::getSaveFileName(
+        this, tr("Export conversation"), QString("conversation-%1.%2").arg(id).arg(format), filter);
+    if (file.isEmpty()) return;
+    try {
+        const std::string text =
+            format == "md" ? history_->export_markdown(id) : history_->export_json(id);
+        QSaveFile out(file);  // written whole or not at all
+        if (!out.open(QIODevice::WriteOnly) || out.write(text.data(), qint64(text.size())) < 0 ||
+            !out.commit())
+            throw Error("cannot write " + file.toStdString());
+        statusBar()->showMessage(tr("Exported to %1").arg(file), 4000);
+    } catch (const Error& e) {
+        show_error(tr("Export failed"), QString::fromUtf8(e.what()));
+    }
 }
 
 void MainWindow::set_generating(bool on) {

@@ -4,11 +4,15 @@
 #include <QMainWindow>
 #include <QThread>
 #include <QTimer>
+#include <memory>
+#include <optional>
 
 #include "cache_panel.h"
 #include "chat_model.h"
 #include "chat_view.h"
 #include "conversation_settings.h"
+#include "history_sidebar.h"
+#include "history_store.h"
 #include "inference_worker.h"
 
 class QLabel;
@@ -24,7 +28,9 @@ class MainWindow : public QMainWindow {
 
 public:
     // `store` keeps window geometry and default settings; it must outlive the window.
-    MainWindow(QSettings& store, QWidget* parent = nullptr);
+    // `history_file`: the conversation database (empty: history.db in the user's data folder).
+    explicit MainWindow(QSettings& store, const QString& history_file = QString(),
+                        QWidget* parent = nullptr);
     ~MainWindow() override;
 
     // Loads the conversation's model (empty: the bundled model) on the worker thread.
@@ -32,6 +38,11 @@ public:
     void send(const QString& text);
     void stop();
     void new_chat();
+    // Shows a saved conversation (its current branch); the next message continues it.
+    void open_conversation(qint64 conversation_id, qint64 focus_message_id = 0);
+    qint64 conversation_id() const { return conversation_id_; }
+    HistoryStore* history() const { return history_.get(); }
+    HistorySidebar* sidebar() const { return sidebar_; }
 
     bool generating() const { return generating_; }
     bool model_ready() const { return model_ready_; }
@@ -65,6 +76,9 @@ private:
     void start_reply();
     void set_generating(bool on);
     void show_error(const QString& title, const QString& message);
+    void truncate_chat(int row);
+    void export_conversation(qint64 id, const QString& format);
+    std::optional<int64_t> last_message_id() const;
 
     QSettings& store_;
     ConversationSettings settings_;
@@ -88,6 +102,13 @@ private:
     bool generating_ = false;
     bool model_ready_ = false;
     int reply_row_ = -1;
+    // History: the open conversation (0: not saved yet), the database id of each row of chat_,
+    // and the reply being saved while it streams.
+    std::unique_ptr<HistoryStore> history_;
+    HistorySidebar* sidebar_ = nullptr;
+    qint64 conversation_id_ = 0;
+    QList<qint64> message_ids_;
+    std::unique_ptr<ReplyRecorder> recorder_;
 };
 
 }  // namespace lc::ui

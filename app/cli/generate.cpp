@@ -1,10 +1,14 @@
 // `generate` (one prompt, streamed) and `chat` (an interactive conversation in the terminal).
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.h"
 #include "error.h"
 #include "generator.h"
+#include "history_store.h"
 
 namespace lc::cli {
 
@@ -48,7 +52,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const Model& model) {
 std::set<std::string> generate_flags() {
     std::set<std::string> f = kSamplingFlags;
     f.insert(kModelFlags.begin(), kModelFlags.end());
-    f.insert({"prompt", "tokens"});
+    f.insert({"prompt", "tokens", "db", "conversation"});
     return f;
 }
 
@@ -59,6 +63,86 @@ void print_stream(const TokenEvent& ev) {
     }
 }
 
+// A chat turn recorded in a history database as it streams: the user's message is saved before
+// generation starts, the reply every 0.5 s and at the end (so Ctrl-C or a crash keeps it).
+GenerationResult generate_recorded(const Args& args, Model& model, const Tokenizer& tokenizer,
+                                   const GenerationOptions& options, const std::string& db,
+                                   int ctx) {
+    HistoryStore store(db);
+    const std::string prompt = args.str("prompt");
+    const std::string model_id = model.dir().filename().string();
+    const std::string which = args.str("conversation", "new");
+    int64_t conversation = 0;
+    std::vector<HistoryMessage> history;
+    if (which == "new") {
+        std::string title = prompt.substr(0, 60);
+        if (prompt.size() > 60) title += "...";
+        conversation = store.create_conversation(title, model_id);
+    } else {
+        char* end = nullptr;
+        conversation = std::strtoll(which.c_str(), &end, 10);
+        if (which.empty() || *end != '\0' || conversation <= 0)
+            throw Error("--conversation must be a conversation id or new, got '" + which + "'");
+        if (!store.conversation(conversation))
+            throw Error("no conversation " + which + " in " + db);
+        history = store.branch(conversation);
+    }
+    ChatTemplate chat = ChatTemplate::load(model.dir());
+    std::vector<ChatMessage> turns;
+    std::optional<int64_t> parent;
+    if (history.empty() && args.has("system")) {
+        parent = store.add_message(conversation, parent, "system", args.str("system"));
+        turns.push_back({"system", args.str("system")});
+    }
+    for (const HistoryMessage& m : history)
+        turns.push_back({m.role, m.text});
+    if (!history.empty()) parent = history.back().id;
+    turns.push_back({"user", prompt});
+    const int64_t user_id = store.add_message(conversation, parent, "user", prompt);
+
+    std::vector<int> tokens;
+    if (chat.add_bos() && tokenizer.bos_id() >= 0) tokens.push_back(tokenizer.bos_id());
+    std::vector<int> body = tokenizer.encode(chat.render(turns, true), false);
+    tokens.insert(tokens.end(), body.begin(), body.end());
+
+    const nlohmann::json sampling = {{"temperature", options.sampling.temperature},
+                                     {"top_p", options.sampling.top_p},
+                                     {"top_k", options.sampling.top_k},
+                                     {"min_p", options.sampling.min_p},
+                                     {"repetition_penalty", options.sampling.repetition_penalty},
+                                     {"seed", options.sampling.seed},
+                                     {"max_tokens", options.max_tokens}};
+    MessageMeta meta;
+    meta.model_id = model_id;
+    meta.sampling_json = sampling.dump();
+    const int64_t reply_id = store.add_message(conversation, user_id, "assistant", "", meta);
+    ReplyRecorder recorder(store, reply_id);
+
+    Session session(model, ctx);
+    const auto start = std::chrono::steady_clock::now();
+    GenerationResult r;
+    if (session.set_context(tokens, &g_cancel)) {
+        GenerationOptions opts = options;
+        for (const std::string& stop : chat.stop_strings())
+            opts.stop_strings.push_back(stop);
+        r = session.generate(
+            tokenizer, opts,
+            [&](const TokenEvent& ev) {
+                print_stream(ev);
+                recorder.append(ev.text);
+            },
+            &g_cancel, start);
+    } else {
+        r.reason = FinishReason::Cancelled;
+    }
+    meta.token_count = static_cast<int>(r.ids.size());
+    meta.time_to_first_token_ms = r.time_to_first_token * 1000;
+    meta.tokens_per_second = r.ids.size() > 1 ? (r.ids.size() - 1) / r.decode_seconds : 0;
+    recorder.finish(meta);
+    std::cerr << "[saved to conversation " << conversation << " in " << db << "]\n";
+    return r;
+}
+
 }  // namespace
 
 int cmd_generate(const std::vector<std::string>& argv) {
@@ -67,6 +151,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
     if (have_prompt == have_tokens)
         throw Error("generate needs exactly one of --prompt or --tokens");
     if (args.has("chat") && have_tokens) throw Error("--chat works with --prompt, not --tokens");
+    if (args.has("db") && have_tokens) throw Error("--db records text conversations: use --prompt");
+    if (args.has("conversation") && !args.has("db")) throw Error("--conversation needs --db FILE");
     GenerationOptions options = generation_options_from(args);
     auto model = load_model(args);
     const int ctx = args.integer("ctx", 0, 0, 1 << 24);
@@ -82,6 +168,9 @@ int cmd_generate(const std::vector<std::string>& argv) {
         session.set_context(ids, &g_cancel);
         r = session.generate(*tokenizer, options, print_stream, &g_cancel,
                              std::chrono::steady_clock::now());
+    } else if (auto db = args.opt("db")) {
+        tokenizer = load_tokenizer(*model);
+        r = generate_recorded(args, *model, *tokenizer, options, *db, ctx);
     } else {
         tokenizer = load_tokenizer(*model);
         if (args.has("chat")) {

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_resume.h"
 #include "commands.h"
 #include "error.h"
 
@@ -19,7 +20,8 @@ commands:
   generate    --model DIR (--prompt TEXT | --tokens 1,2,3) [--max-tokens N] [--temperature T]
               [--top-p P] [--top-k K] [--min-p P] [--repeat-penalty R] [--seed S] [--stop TEXT]
               [--chat] [--system TEXT] [--print-ids] [--ignore-eos] [--stats] [--ctx N]
-              streams the continuation; --temperature 0 is greedy
+              [--db FILE [--conversation ID|new]]
+              streams the continuation; --temperature 0 is greedy; --db records the exchange
   chat        --model DIR [sampling flags] [--system TEXT]
               an interactive conversation that keeps the latent cache between turns
   logits      --model DIR --tokens 1,2,3 --out FILE.npy
@@ -28,6 +30,10 @@ commands:
               mean negative log-likelihood (nats/token) and bits per byte
   bench       --model DIR [--prompt-len N] [--gen N] [--depths 0,1024,8192] [--membench-mb N]
               prefill and decode tokens/s per depth, cache bytes, bandwidth; JSON on stdout
+  bench-resume --model DIR [--tokens N]
+              reopening a long conversation from its saved latent cache vs a full re-prefill
+  history     --db FILE (list | show ID | search TEXT | export ID|all --format md|json [--out F]
+              | import FILE)   the conversations of a history database
 
 model flags (every command that loads a model):
   --model DIR        a folder with config.json, *.safetensors and tokenizer.model
@@ -56,6 +62,8 @@ int main(int argc, char** argv) {
         if (command == "logits") return lc::cli::cmd_logits(args);
         if (command == "perplexity") return lc::cli::cmd_perplexity(args);
         if (command == "bench") return lc::cli::cmd_bench(args);
+        if (command == "history") return lc::cli::cmd_history(args);
+        if (command == "bench-resume") return lc::cli::cmd_bench_resume(args);
         std::cerr << "latentchat-cli: unknown command '" << command << "' (see --help)\n";
         return 2;
     } catch (const lc::Error& e) {
