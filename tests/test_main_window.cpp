@@ -1,6 +1,7 @@
 // The real window, driven the way a user drives it (offscreen): type, press Enter, watch the
 // reply stream while the UI thread stays responsive, stop, and meet a bad model folder.
 #include <QAbstractButton>
+#include <QFileInfo>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
@@ -225,6 +226,36 @@ private slots:
         w->send("And then?");
         QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));
         QCOMPARE(int(w->history()->branch(id).size()), 4);
+    }
+
+    void leaving_saves_the_latent_cache_and_reopening_resumes_from_it() {
+        auto w = open_window();
+        QVERIFY(w);
+        QSignalSpy finished(w.get(), &MainWindow::reply_finished);
+        QSignalSpy saved(w->worker(), &lc::ui::InferenceWorker::cache_saved);
+        QSignalSpy resumed(w->worker(), &lc::ui::InferenceWorker::cache_resumed);
+        QSignalSpy started(w->worker(), &lc::ui::InferenceWorker::generation_started);
+        w->send("Tell me a story about an owl.");
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));
+        const qint64 id = w->conversation_id();
+
+        w->new_chat();  // leaving the conversation saves its cache
+        QVERIFY(QTest::qWaitFor([&] { return saved.count() == 1; }, 10000));
+        const QString file = saved.first().at(0).toString();
+        QVERIFY(QFileInfo::exists(file));
+        QVERIFY(saved.first().at(1).toLongLong() < saved.first().at(2).toLongLong());  // < MHA
+
+        w->open_conversation(id);  // reopening restores it instead of prefilling
+        QVERIFY(QTest::qWaitFor([&] { return resumed.count() == 1; }, 10000));
+        const int restored = resumed.first().at(1).toInt();
+        QVERIFY2(restored > 20, qPrintable(resumed.first().at(2).toString()));
+        auto* note = w->findChild<QLabel*>("cacheNote");
+        QVERIFY(QTest::qWaitFor([&] { return note->text().contains("no re-prefill"); }, 5000));
+
+        w->send("What happened next?");
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 2; }, 60000));
+        QCOMPARE(started.count(), 2);
+        QVERIFY(started.last().at(1).toInt() >= restored - 1);  // reused from the file
     }
 
     void without_a_display_it_points_to_the_terminal_chat() {

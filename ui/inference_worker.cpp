@@ -15,6 +15,7 @@
 #include <optional>
 #include <vector>
 
+#include "cache_file.h"
 #include "error.h"
 #include "model.h"
 #include "tokenizer.h"
@@ -196,6 +197,7 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
         model_ = std::move(model);
         session_ = std::move(session);
         summary_ = s;
+        fingerprint_ = model_fingerprint(*model_);
         emit load_progress(100, QStringLiteral("Ready"));
         emit model_loaded(summary_);
     } catch (const std::exception& e) {
@@ -334,6 +336,47 @@ void InferenceWorker::generate(const QList<lc::ui::ChatTurn>& conversation,
 
 void InferenceWorker::reset_context() {
     if (session_) session_->reset();
+}
+
+}  // namespace lc::ui
+
+namespace lc::ui {
+
+void InferenceWorker::save_cache(const QString& file) {
+    if (!session_ || session_->tokens().empty()) return;
+    try {
+        QDir().mkpath(QFileInfo(file).absolutePath());
+        save_latent_cache(file.toStdString(), session_->cache(), session_->tokens(), fingerprint_);
+        emit cache_saved(file, QFileInfo(file).size(),
+                         static_cast<qint64>(session_->cache().stats().mha_bytes),
+                         static_cast<int>(session_->tokens().size()));
+    } catch (const std::exception& e) {
+        emit cache_resumed(file, 0, QString::fromUtf8(e.what()));
+    }
+}
+
+void InferenceWorker::resume_cache(const QString& file,
+                                   const QList<lc::ui::ChatTurn>& conversation) {
+    if (!session_ || !tokenizer_ || !chat_) return;
+    session_->reset();
+    try {
+        std::vector<lc::ChatMessage> turns;
+        for (const ChatTurn& t : conversation)
+            if (!(t.role == QLatin1String("system") && t.text.isEmpty()))
+                turns.push_back({t.role.toStdString(), t.text.toStdString()});
+        std::vector<int> tokens;
+        if (chat_->add_bos() && tokenizer_->bos_id() >= 0) tokens.push_back(tokenizer_->bos_id());
+        const std::vector<int> body = tokenizer_->encode(
+            chat_->render(std::span<const lc::ChatMessage>(turns), false), false);
+        tokens.insert(tokens.end(), body.begin(), body.end());
+        const LoadedCache loaded =
+            resume_session(*session_, file.toStdString(), fingerprint_, tokens);
+        emit cache_resumed(file, loaded.used ? loaded.tokens_restored : 0,
+                           QString::fromStdString(loaded.reason));
+    } catch (const std::exception& e) {
+        session_->reset();
+        emit cache_resumed(file, 0, QString::fromUtf8(e.what()));
+    }
 }
 
 }  // namespace lc::ui

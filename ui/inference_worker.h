@@ -57,6 +57,13 @@ public slots:
                   const lc::ui::ConversationSettings& settings);
     // Forgets the cached context (a new conversation).
     void reset_context();
+    // Saves the context's latent cache to `file` (keyed by the model's fingerprint and the
+    // tokens it covers); emits cache_saved. Nothing is written for an empty context.
+    void save_cache(const QString& file);
+    // Forgets the context, then restores from `file` the longest part of its cache that
+    // `conversation` still begins with, so the next reply prefills only what is new; a file of
+    // another model or another conversation is ignored. Emits cache_resumed.
+    void resume_cache(const QString& file, const QList<lc::ui::ChatTurn>& conversation);
 
 signals:
     void load_progress(int percent, const QString& what);
@@ -69,6 +76,8 @@ signals:
     void generation_finished(const QString& reply, const lc::ui::ReplyStats& stats,
                              const lc::CacheStats& cache);
     void generation_failed(const QString& message);
+    void cache_saved(const QString& file, qint64 file_bytes, qint64 mha_bytes, int tokens);
+    void cache_resumed(const QString& file, int tokens_restored, const QString& reason);
 
 private:
     std::unique_ptr<Model> model_;
@@ -79,6 +88,7 @@ private:
     std::atomic<bool> stop_{false};
     int coalesce_ms_ = 16;
     quint64 replies_ = 0;
+    std::string fingerprint_;
 };
 
 }  // namespace lc::ui

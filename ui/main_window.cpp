@@ -6,6 +6,7 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
@@ -64,10 +65,17 @@ MainWindow::MainWindow(QSettings& store, const QString& history_file, QWidget* p
     buttons->addStretch();
     input_row->addLayout(buttons);
 
+    cache_note_ = new QLabel(this);
+    cache_note_->setObjectName("cacheNote");
+    cache_note_->setAccessibleName(tr("Saved latent cache"));
+    cache_note_->setForegroundRole(QPalette::PlaceholderText);
+    cache_note_->setWordWrap(true);
+
     auto* left = new QWidget(this);
     auto* column = new QVBoxLayout(left);
     column->addWidget(find_);
     column->addWidget(view_, 1);
+    column->addWidget(cache_note_);
     column->addLayout(input_row);
 
     cache_ = new CachePanel(this);
@@ -138,6 +146,29 @@ MainWindow::MainWindow(QSettings& store, const QString& history_file, QWidget* p
     connect(this, &MainWindow::request_load, worker_, &InferenceWorker::load_model);
     connect(this, &MainWindow::request_generate, worker_, &InferenceWorker::generate);
     connect(this, &MainWindow::request_reset, worker_, &InferenceWorker::reset_context);
+    connect(this, &MainWindow::request_save_cache, worker_, &InferenceWorker::save_cache);
+    connect(this, &MainWindow::request_resume, worker_, &InferenceWorker::resume_cache);
+    connect(
+        worker_, &InferenceWorker::cache_saved, this,
+        [this](const QString&, qint64 bytes, qint64 mha_bytes, int tokens) {
+            cache_note_->setText(tr("Latent cache saved with the chat: %1 for %2 tokens (an MHA "
+                                    "cache would take %3)")
+                                     .arg(format_bytes(double(bytes)))
+                                     .arg(tokens)
+                                     .arg(format_bytes(double(mha_bytes))));
+        });
+    connect(worker_, &InferenceWorker::cache_resumed, this,
+            [this](const QString& file, int tokens, const QString& reason) {
+                if (tokens > 0)
+                    cache_note_->setText(tr("Reopened from its saved latent cache (%1, %2 tokens): "
+                                            "no re-prefill")
+                                             .arg(format_bytes(double(QFileInfo(file).size())))
+                                             .arg(tokens));
+                else
+                    cache_note_->setText(QFileInfo::exists(file)
+                                             ? tr("Saved latent cache not used: %1").arg(reason)
+                                             : QString());
+            });
     connect(worker_, &InferenceWorker::load_progress, this,
             [this](int percent, const QString& what) {
                 progress_->setVisible(percent < 100);
@@ -330,8 +361,22 @@ void MainWindow::stop() {
     if (generating_) worker_->request_stop();  // thread-safe; takes effect within one token
 }
 
+QString MainWindow::cache_file(qint64 conversation_id) const {
+    if (!history_) return {};
+    const QFileInfo db(QString::fromStdString(history_->path().string()));
+    return db.absolutePath() + "/caches/" + QString::number(conversation_id) + ".lckv";
+}
+
+// MLA's cache is small enough to keep with the conversation: reopening it needs no re-prefill.
+void MainWindow::leave_conversation() {
+    if (conversation_id_ != 0 && model_ready_ && !generating_)
+        emit request_save_cache(cache_file(conversation_id_));
+}
+
 void MainWindow::new_chat() {
     if (generating_) return;
+    leave_conversation();
+    cache_note_->clear();
     chat_->clear();
     message_ids_.clear();
     conversation_id_ = 0;
@@ -365,6 +410,7 @@ void MainWindow::truncate_chat(int row) {
 
 void MainWindow::open_conversation(qint64 conversation_id, qint64 focus_message_id) {
     if (generating_ || !history_) return;
+    if (conversation_id == conversation_id_) return;
     std::vector<HistoryMessage> branch;
     try {
         branch = history_->branch(conversation_id);
@@ -372,6 +418,7 @@ void MainWindow::open_conversation(qint64 conversation_id, qint64 focus_message_
         show_error(tr("The conversation could not be opened"), QString::fromUtf8(e.what()));
         return;
     }
+    leave_conversation();
     chat_->clear();
     message_ids_.clear();
     int focus_row = -1;
@@ -392,7 +439,8 @@ void MainWindow::open_conversation(qint64 conversation_id, qint64 focus_message_
     conversation_id_ = conversation_id;
     pending_samples_.clear();
     cache_->reset(summary_.empty_cache);
-    emit request_reset();
+    cache_note_->clear();
+    emit request_resume(cache_file(conversation_id), chat_->turns(settings_.system_prompt));
     sidebar_->select(conversation_id);
     if (focus_row >= 0) view_->scroll_to(focus_row);
     input_->setFocus();
@@ -469,6 +517,12 @@ void MainWindow::show_error(const QString& title, const QString& message) {
 void MainWindow::closeEvent(QCloseEvent* event) {
     store_.setValue("window/geometry", saveGeometry());
     worker_->request_stop();
+    // Save the open conversation's cache before the worker's thread ends.
+    if (conversation_id_ != 0 && model_ready_) {
+        const QString file = cache_file(conversation_id_);
+        QMetaObject::invokeMethod(
+            worker_, [this, file] { worker_->save_cache(file); }, Qt::BlockingQueuedConnection);
+    }
     QMainWindow::closeEvent(event);
 }
 

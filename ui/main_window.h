@@ -59,6 +59,8 @@ signals:
     void request_generate(const QList<lc::ui::ChatTurn>& conversation,
                           const lc::ui::ConversationSettings& settings);
     void request_reset();
+    void request_save_cache(const QString& file);
+    void request_resume(const QString& file, const QList<lc::ui::ChatTurn>& conversation);
     // For tests and the startup benchmark.
     void model_ready_changed(bool ready);
     void reply_finished(const lc::ui::ReplyStats& stats);
@@ -79,6 +81,8 @@ private:
     void truncate_chat(int row);
     void export_conversation(qint64 id, const QString& format);
     std::optional<int64_t> last_message_id() const;
+    QString cache_file(qint64 conversation_id) const;
+    void leave_conversation();
 
     QSettings& store_;
     ConversationSettings settings_;
@@ -92,6 +96,7 @@ private:
     CachePanel* cache_ = nullptr;
     QLineEdit* find_ = nullptr;
     QLabel* model_label_ = nullptr;
+    QLabel* cache_note_ = nullptr;  // the saved latent cache's size, next to the chat
     QProgressBar* progress_ = nullptr;
     // Cache samples wait here and reach the chart at most 10 times a second: the chart's
     // repaint is the costliest thing on the UI thread while tokens stream.
