@@ -16,7 +16,7 @@ sleep 1
 export DISPLAY=$display
 unset QT_QPA_PLATFORM
 home=$(mktemp -d)
-XDG_CONFIG_HOME=$home "$build/app/latentchat" &
+XDG_CONFIG_HOME=$home/config XDG_DATA_HOME=$home/data "$build/app/latentchat" &
 app=$!
 sleep 3
 win=$(xdotool search --sync --name "LatentChat" | head -1)

@@ -87,6 +87,7 @@ MainWindow::MainWindow(QSettings& store, const QString& history_file, QWidget* p
     splitter->setStretchFactor(0, 1);
     splitter->setStretchFactor(1, 3);
     splitter->setStretchFactor(2, 2);
+    splitter->setSizes({230, 560, 450});
     setCentralWidget(splitter);
 
     model_label_ = new QLabel(tr("No model"), this);
@@ -256,7 +257,7 @@ MainWindow::MainWindow(QSettings& store, const QString& history_file, QWidget* p
     });
 
     restoreGeometry(store_.value("window/geometry").toByteArray());
-    if (!store_.contains("window/geometry")) resize(1100, 720);
+    if (!store_.contains("window/geometry")) resize(1240, 760);
     set_generating(false);
     input_->setFocus();
     load_model(settings_.model_dir);
