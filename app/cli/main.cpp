@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_history.h"
 #include "bench_resume.h"
 #include "commands.h"
 #include "error.h"
@@ -32,6 +33,8 @@ commands:
               prefill and decode tokens/s per depth, cache bytes, bandwidth; JSON on stdout
   bench-resume --model DIR [--tokens N]
               reopening a long conversation from its saved latent cache vs a full re-prefill
+  bench-history --db FILE [--conversations 10000] [--messages 1000000]
+              fills a history database that large, then times open, list, search, open a chat
   history     --db FILE (list | show ID | search TEXT | export ID|all --format md|json [--out F]
               | import FILE)   the conversations of a history database
 
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
         if (command == "bench") return lc::cli::cmd_bench(args);
         if (command == "history") return lc::cli::cmd_history(args);
         if (command == "bench-resume") return lc::cli::cmd_bench_resume(args);
+        if (command == "bench-history") return lc::cli::cmd_bench_history(args);
         std::cerr << "latentchat-cli: unknown command '" << command << "' (see --help)\n";
         return 2;
     } catch (const lc::Error& e) {
