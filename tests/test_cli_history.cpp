@@ -46,6 +46,13 @@ private slots:
         QVERIFY2(search.code == 0, qPrintable(search.describe()));
         QVERIFY(search.out.startsWith((id + ":").toUtf8()));
         QVERIFY(search.out.contains("[fox]"));
+        // Date filters: nothing was written in 2001 or will be in 2099.
+        for (const QStringList& filter :
+             {QStringList{"--to", "2001-01-01"}, QStringList{"--from", "2099-01-01"}}) {
+            CliResult none =
+                run_cli(QStringList{"history", "--db", db(), "search", "fox"} + filter);
+            QVERIFY2(none.code == 0 && none.out.isEmpty(), qPrintable(none.describe()));
+        }
     }
 
     void export_then_import_gives_the_same_conversation() {

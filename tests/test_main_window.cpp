@@ -258,6 +258,23 @@ private slots:
         QVERIFY(started.last().at(1).toInt() >= restored - 1);  // reused from the file
     }
 
+    void branch_starts_a_new_conversation_from_a_message() {
+        auto w = open_window();
+        QVERIFY(w);
+        QSignalSpy finished(w.get(), &MainWindow::reply_finished);
+        w->send("Tell me a story about a bear.");
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));
+        const qint64 original = w->conversation_id();
+        QTest::mouseClick(
+            w->chat_view()->message_widget(0)->findChild<QToolButton*>("branchButton"),
+            Qt::LeftButton);
+        QVERIFY(w->conversation_id() != original);
+        QCOMPARE(w->chat_model()->rowCount(), 1);                 // up to the message branched from
+        QCOMPARE(int(w->history()->branch(original).size()), 2);  // the original is untouched
+        QVERIFY(QString::fromStdString(w->history()->conversation(w->conversation_id())->title)
+                    .endsWith("(branch)"));
+    }
+
     void without_a_display_it_points_to_the_terminal_chat() {
         QProcess p;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();

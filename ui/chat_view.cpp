@@ -50,6 +50,8 @@ MessageWidget* ChatView::make_widget(int row) {
             [this, w] { emit regenerate_requested(static_cast<int>(widgets_.indexOf(w))); });
     connect(w, &MessageWidget::edit_requested, this,
             [this, w] { emit edit_requested(static_cast<int>(widgets_.indexOf(w))); });
+    connect(w, &MessageWidget::branch_requested, this,
+            [this, w] { emit branch_requested(static_cast<int>(widgets_.indexOf(w))); });
     return w;
 }
 

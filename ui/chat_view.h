@@ -31,6 +31,7 @@ signals:
     void copy_requested(const QString& text);
     void regenerate_requested(int row);
     void edit_requested(int row);
+    void branch_requested(int row);
 
 private:
     void rows_inserted(int first, int last);

@@ -115,6 +115,14 @@ MainWindow::MainWindow(QSettings& store, const QString& history_file, QWidget* p
             show_error(tr("The conversation history is unavailable"), message);
         });
     }
+    // Deleted conversations can be undone for 30 days, then they go for good.
+    if (history_) {
+        try {
+            history_->purge_deleted(now_ms() - int64_t(30) * 24 * 3600 * 1000);
+        } catch (const Error&) {
+            // A read-only or busy database keeps them; nothing is lost.
+        }
+    }
     sidebar_->set_store(history_.get());
     connect(sidebar_, &HistorySidebar::new_chat_requested, this, &MainWindow::new_chat);
     connect(sidebar_, &HistorySidebar::conversation_selected, this,
@@ -252,6 +260,7 @@ MainWindow::MainWindow(QSettings& store, const QString& history_file, QWidget* p
             [](const QString& text) { QApplication::clipboard()->setText(text); });
     connect(view_, &ChatView::regenerate_requested, this, &MainWindow::regenerate);
     connect(view_, &ChatView::edit_requested, this, &MainWindow::edit);
+    connect(view_, &ChatView::branch_requested, this, &MainWindow::branch);
     connect(find_, &QLineEdit::returnPressed, this, [this] {
         if (!view_->find_next(find_->text())) statusBar()->showMessage(tr("Not found"), 2000);
     });
@@ -401,6 +410,22 @@ void MainWindow::edit(int row) {
     input_->setPlainText(chat_->message(row).text);
     truncate_chat(row);
     input_->setFocus();
+}
+
+// A new conversation holding this one up to and including `row`; the original stays as it is.
+void MainWindow::branch(int row) {
+    if (generating_ || !history_ || conversation_id_ == 0 || row < 0 ||
+        row >= message_ids_.size() || message_ids_[row] == 0)
+        return;
+    try {
+        const auto from = history_->conversation(conversation_id_);
+        const std::string title = (from ? from->title : std::string("Conversation")) + " (branch)";
+        const int64_t id = history_->branch_from(conversation_id_, message_ids_[row], title);
+        sidebar_->refresh();
+        open_conversation(id);
+    } catch (const Error& e) {
+        show_error(tr("The branch could not be made"), QString::fromUtf8(e.what()));
+    }
 }
 
 void MainWindow::truncate_chat(int row) {

@@ -75,6 +75,7 @@ private:
     void show_find();
     void regenerate(int row);
     void edit(int row);
+    void branch(int row);
     void start_reply();
     void set_generating(bool on);
     void show_error(const QString& title, const QString& message);

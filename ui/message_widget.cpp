@@ -82,6 +82,13 @@ MessageWidget::MessageWidget(const QString& role, QWidget* parent) : QFrame(pare
             emit regenerate_requested();
     });
     actions_->addWidget(redo_);
+    auto* branch = new QToolButton(this);
+    branch->setText(tr("Branch"));
+    branch->setObjectName("branchButton");
+    branch->setAccessibleName(tr("Start a new conversation from here"));
+    branch->setToolTip(branch->accessibleName());
+    connect(branch, &QToolButton::clicked, this, &MessageWidget::branch_requested);
+    actions_->addWidget(branch);
     layout->addLayout(actions_);
 }
 

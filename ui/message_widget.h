@@ -28,6 +28,7 @@ signals:
     void copy_requested(const QString& text);
     void regenerate_requested();
     void edit_requested();
+    void branch_requested();
 
 protected:
     void resizeEvent(QResizeEvent* event) override;

@@ -1,4 +1,5 @@
 // `history`: list, show, search, export and import the conversations of a history database.
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -32,6 +33,21 @@ int64_t parse_id(const std::string& text, const char* what) {
                 text + "'");
 }
 
+// Local midnight of a YYYY-MM-DD date, in ms since the epoch.
+int64_t day_start_ms(const std::string& date, const char* flag) {
+    std::tm tm{};
+    int y = 0, m = 0, d = 0;
+    char tail = 0;
+    if (std::sscanf(date.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 ||
+        d < 1 || d > 31)
+        throw Error(std::string(flag) + " must be a date like 2026-11-25, got '" + date + "'");
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+    tm.tm_isdst = -1;
+    return static_cast<int64_t>(std::mktime(&tm)) * 1000;
+}
+
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot read " + path);
@@ -43,7 +59,7 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 int cmd_history(const std::vector<std::string>& argv) {
-    Args args(argv, {"db", "format", "out", "limit"}, {"json"});
+    Args args(argv, {"db", "format", "out", "limit", "from", "to", "model"}, {"json"});
     auto db = args.opt("db");
     if (!db) throw Error("history needs --db FILE");
     const auto& words = args.positional();
@@ -81,6 +97,9 @@ int cmd_history(const std::vector<std::string>& argv) {
             query += (i > 1 ? " " : "") + words[i];
         SearchFilter filter;
         filter.limit = args.integer("limit", 50, 1, 10000);
+        if (auto from = args.opt("from")) filter.from_ms = day_start_ms(*from, "--from");
+        if (auto to = args.opt("to")) filter.to_ms = day_start_ms(*to, "--to") + 86400000 - 1;
+        filter.model_id = args.str("model");
         for (const SearchHit& h : store.search(query, filter))
             std::cout << h.conversation_id << ":" << h.message_id << "\t" << h.conversation_title
                       << "\t" << h.role << "\t" << h.snippet << "\n";

@@ -35,8 +35,9 @@ commands:
               reopening a long conversation from its saved latent cache vs a full re-prefill
   bench-history --db FILE [--conversations 10000] [--messages 1000000]
               fills a history database that large, then times open, list, search, open a chat
-  history     --db FILE (list | show ID | search TEXT | export ID|all --format md|json [--out F]
-              | import FILE)   the conversations of a history database
+  history     --db FILE (list | show ID | search TEXT [--from DATE] [--to DATE] [--model ID]
+              | export ID|all --format md|json [--out F] | import FILE)
+              the conversations of a history database
 
 model flags (every command that loads a model):
   --model DIR        a folder with config.json, *.safetensors and tokenizer.model
