@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config git qt6-base-dev qt6-charts-dev libsentencepiece-dev
           nlohmann-json3-dev libsqlite3-dev)
+# The packaging test's tools (lintian, validators, dpkg-shlibdeps); the test is skipped without them.
+test_packages=(lintian desktop-file-utils appstream dpkg-dev fakeroot file)
 
 install_missing() {
     local missing=()
@@ -34,6 +36,7 @@ case "${1:-}" in
         exec build/app/latentchat "$@"
         ;;
     test)
+        packages+=("${test_packages[@]}")
         install_missing
         build
         ctest --test-dir build --output-on-failure -j"$(nproc)"
