@@ -63,4 +63,8 @@ story=$(run "$cli" generate --chat --prompt "Tell me a story about a cat." --max
 echo "$story"
 test "$(echo "$story" | wc -w)" -gt 20
 run QT_QPA_PLATFORM=offscreen "$root/usr/bin/latentchat" --version
+# The desktop app loads the installed model too (it reports once the model is ready).
+ready=$(run QT_QPA_PLATFORM=offscreen timeout 60 "$root/usr/bin/latentchat" --startup-benchmark 2>/dev/null)
+echo "$ready"
+case "$ready" in *"model ready"*) ;; *) echo "the installed app did not load its model"; exit 1 ;; esac
 echo "packaging test passed"
