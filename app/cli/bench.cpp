@@ -4,31 +4,13 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "commands.h"
 #include "error.h"
 #include "membench.h"
 #include "sampler.h"
 
 namespace lc::cli {
-
-namespace {
-
-double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
-std::vector<int> pseudo_random_tokens(int n, int vocab, uint64_t seed) {
-    std::vector<int> ids(n);
-    uint64_t x = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    for (int& id : ids) {
-        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-        id = static_cast<int>((x >> 33) % static_cast<uint64_t>(vocab));
-    }
-    return ids;
-}
-
-}  // namespace
 
 int cmd_bench(const std::vector<std::string>& argv) {
     std::set<std::string> flags = {"prompt-len", "gen", "depths", "membench-mb"};
