@@ -18,6 +18,7 @@
 #include "cache_file.h"
 #include "error.h"
 #include "model.h"
+#include "model_locator.h"
 #include "tokenizer.h"
 
 namespace lc::ui {
@@ -45,40 +46,6 @@ void register_meta_types() {
 const bool registered_at_start = (register_meta_types(), true);
 
 constexpr int kMaxContext = 8192;
-
-// The first folder holding a config.json under `root` (sorted by name), if any.
-std::optional<fs::path> first_model_in(const fs::path& root) {
-    std::error_code ec;
-    if (!fs::is_directory(root, ec)) return std::nullopt;
-    std::vector<fs::path> found;
-    for (const auto& entry : fs::directory_iterator(root, ec))
-        if (fs::exists(entry.path() / "config.json", ec)) found.push_back(entry.path());
-    if (found.empty()) return std::nullopt;
-    std::sort(found.begin(), found.end());
-    return found.front();
-}
-
-// The bundled model: next to an installed binary (../share/latentchat/models), else in the
-// source tree this was built from, else where LATENTCHAT_MODEL points (a model folder or a
-// folder of them).
-std::optional<fs::path> bundled_model_dir() {
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec) {
-        if (auto m =
-                first_model_in(exe.parent_path().parent_path() / "share" / "latentchat" / "models"))
-            return m;
-    }
-#ifdef LATENTCHAT_SOURCE_MODELS
-    if (auto m = first_model_in(fs::path(LATENTCHAT_SOURCE_MODELS))) return m;
-#endif
-    if (const char* env = std::getenv("LATENTCHAT_MODEL"); env && *env) {
-        const fs::path p(env);
-        if (fs::exists(p / "config.json", ec)) return p;
-        if (auto m = first_model_in(p)) return m;
-    }
-    return std::nullopt;
-}
 
 // The first licence named in MODEL_CARD.md, looking at lines that talk about licences first.
 QString licence_from_card(const QString& dir) {
@@ -132,7 +99,11 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
     try {
         fs::path path;
         if (dir.isEmpty()) {
-            auto bundled = bundled_model_dir();
+#ifdef LATENTCHAT_SOURCE_MODELS
+            auto bundled = default_model_dir(LATENTCHAT_SOURCE_MODELS);
+#else
+            auto bundled = default_model_dir({});
+#endif
             if (!bundled) {
                 emit load_failed(
                     QStringLiteral("No bundled model was found; choose a model folder in the "

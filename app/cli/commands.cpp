@@ -14,6 +14,7 @@
 #include "device_query.h"
 #endif
 #include "generator.h"
+#include "model_locator.h"
 #include "npy.h"
 #include "tokenizer.h"
 
@@ -21,33 +22,9 @@ namespace lc::cli {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// The bundled model: next to an installed binary (../share/latentchat/models), or in the
-// source tree this binary was built from. The first folder holding a config.json wins.
-std::optional<fs::path> bundled_model_dir() {
-    std::vector<fs::path> roots;
-    std::error_code ec;
-    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec) roots.push_back(exe.parent_path().parent_path() / "share" / "latentchat" / "models");
-    roots.push_back(LATENTCHAT_SOURCE_MODELS);
-    for (const fs::path& root : roots) {
-        if (!fs::is_directory(root, ec)) continue;
-        std::vector<fs::path> found;
-        for (const auto& entry : fs::directory_iterator(root, ec))
-            if (fs::exists(entry.path() / "config.json", ec)) found.push_back(entry.path());
-        std::sort(found.begin(), found.end());
-        if (!found.empty()) return found.front();
-    }
-    return std::nullopt;
-}
-
-}  // namespace
-
 fs::path model_dir_from(const Args& args) {
     if (auto m = args.opt("model")) return *m;
-    if (const char* env = std::getenv("LATENTCHAT_MODEL"); env && *env) return env;
-    if (auto b = bundled_model_dir()) return *b;
+    if (auto d = default_model_dir(LATENTCHAT_SOURCE_MODELS)) return *d;
     throw Error("no --model given and no bundled model was found; pass --model DIR");
 }
 
