@@ -145,16 +145,6 @@ constexpr const char* kChainFromMessage =
     "SELECT m.id, m.conversation_id, m.parent_id, m.role, m.text, m.token_count, m.ttft_ms, "
     "m.tokens_per_s, m.model_id, m.sampling_json, m.created_ms, m.edited_ms "
     "FROM chain JOIN messages m ON m.id = chain.id ORDER BY chain.depth DESC";
-constexpr const char* kBranch =
-    "WITH RECURSIVE chain(id, depth) AS ("
-    "  SELECT head_message_id, 0 FROM conversations"
-    "  WHERE id = ?1 AND head_message_id IS NOT NULL"
-    "  UNION ALL"
-    "  SELECT p.parent_id, chain.depth + 1 FROM messages p JOIN chain ON p.id = chain.id"
-    "  WHERE p.parent_id IS NOT NULL AND chain.depth < 1000000) "
-    "SELECT m.id, m.conversation_id, m.parent_id, m.role, m.text, m.token_count, m.ttft_ms, "
-    "m.tokens_per_s, m.model_id, m.sampling_json, m.created_ms, m.edited_ms "
-    "FROM chain JOIN messages m ON m.id = chain.id ORDER BY chain.depth DESC";
 // Ranking every match of a common word (300k of 1M messages) with bm25 takes half a second, so
 // the ranking looks at the newest 10,000 matches (found without a sort, newest first), and
 // snippets are built only for the hits returned. With fewer matches nothing changes.
@@ -782,10 +772,13 @@ void HistoryStore::set_head(int64_t conversation_id, int64_t message_id) {
     t.commit();
 }
 
+// The branch on show is the chain from the conversation's head back to its first message.
 std::vector<HistoryMessage> HistoryStore::branch(int64_t conversation_id) const {
-    Statement s(db_, kBranch, path_);
-    s.bind(1, conversation_id);
     std::vector<HistoryMessage> out;
+    const std::optional<HistoryConversation> c = conversation(conversation_id);
+    if (!c || !c->head_message_id) return out;
+    Statement s(db_, kChainFromMessage, path_);
+    s.bind(1, *c->head_message_id);
     while (s.step())
         out.push_back(read_message(s));
     return out;
