@@ -189,13 +189,18 @@ std::vector<int> ChatSession::encode_fragment(const std::string& text) const {
     return tokenizer_.encode(text, false);
 }
 
-std::vector<int> ChatSession::render_tokens(std::span<const ChatMessage> messages,
-                                            bool generation_prompt) const {
+std::vector<int> encode_chat(const Tokenizer& tokenizer, const ChatTemplate& chat,
+                             std::span<const ChatMessage> messages, bool generation_prompt) {
     std::vector<int> out;
-    if (chat_.add_bos() && tokenizer_.bos_id() >= 0) out.push_back(tokenizer_.bos_id());
-    std::vector<int> body = encode_fragment(chat_.render(messages, generation_prompt));
+    if (chat.add_bos() && tokenizer.bos_id() >= 0) out.push_back(tokenizer.bos_id());
+    const std::vector<int> body = tokenizer.encode(chat.render(messages, generation_prompt), false);
     out.insert(out.end(), body.begin(), body.end());
     return out;
+}
+
+std::vector<int> ChatSession::render_tokens(std::span<const ChatMessage> messages,
+                                            bool generation_prompt) const {
+    return encode_chat(tokenizer_, chat_, messages, generation_prompt);
 }
 
 GenerationResult ChatSession::send(const std::string& user_text, const GenerationOptions& options,

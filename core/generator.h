@@ -88,6 +88,11 @@ private:
     bool logits_valid_ = false;
 };
 
+// The tokens of a conversation in a chat format: BOS when the format asks for it, then the
+// rendered turns (and the generation prompt, when asked).
+std::vector<int> encode_chat(const Tokenizer& tokenizer, const ChatTemplate& chat,
+                             std::span<const ChatMessage> messages, bool generation_prompt);
+
 // Chat turns in a model folder's chat format, reusing the cache between turns: a follow-up
 // only prefills the new tokens. When the context would overflow, the oldest turns are dropped
 // and the remaining conversation is prefilled again (one message tells the user).

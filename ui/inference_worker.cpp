@@ -208,12 +208,7 @@ void InferenceWorker::generate(const QList<lc::ui::ChatTurn>& conversation,
         auto render = [&] {
             std::vector<lc::ChatMessage> all = system;
             all.insert(all.end(), turns.begin(), turns.end());
-            std::vector<int> ids;
-            if (chat_->add_bos() && tokenizer_->bos_id() >= 0) ids.push_back(tokenizer_->bos_id());
-            const std::vector<int> body = tokenizer_->encode(
-                chat_->render(std::span<const lc::ChatMessage>(all), true), false);
-            ids.insert(ids.end(), body.begin(), body.end());
-            return ids;
+            return encode_chat(*tokenizer_, *chat_, all, true);
         };
         std::vector<int> tokens = render();
 
@@ -335,11 +330,7 @@ void InferenceWorker::resume_cache(const QString& file,
         for (const ChatTurn& t : conversation)
             if (!(t.role == QLatin1String("system") && t.text.isEmpty()))
                 turns.push_back({t.role.toStdString(), t.text.toStdString()});
-        std::vector<int> tokens;
-        if (chat_->add_bos() && tokenizer_->bos_id() >= 0) tokens.push_back(tokenizer_->bos_id());
-        const std::vector<int> body = tokenizer_->encode(
-            chat_->render(std::span<const lc::ChatMessage>(turns), false), false);
-        tokens.insert(tokens.end(), body.begin(), body.end());
+        const std::vector<int> tokens = encode_chat(*tokenizer_, *chat_, turns, false);
         const LoadedCache loaded =
             resume_session(*session_, file.toStdString(), fingerprint_, tokens);
         emit cache_resumed(file, loaded.used ? loaded.tokens_restored : 0,

@@ -100,10 +100,7 @@ GenerationResult generate_recorded(const Args& args, Model& model, const Tokeniz
     turns.push_back({"user", prompt});
     const int64_t user_id = store.add_message(conversation, parent, "user", prompt);
 
-    std::vector<int> tokens;
-    if (chat.add_bos() && tokenizer.bos_id() >= 0) tokens.push_back(tokenizer.bos_id());
-    std::vector<int> body = tokenizer.encode(chat.render(turns, true), false);
-    tokens.insert(tokens.end(), body.begin(), body.end());
+    const std::vector<int> tokens = encode_chat(tokenizer, chat, turns, true);
 
     const nlohmann::json sampling = {{"temperature", options.sampling.temperature},
                                      {"top_p", options.sampling.top_p},
