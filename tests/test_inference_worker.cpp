@@ -255,8 +255,10 @@ private slots:
         // The last generated token is not fed back: the cache holds the prompt and the rest.
         const int prompt = r.prompt_tokens + r.reused_tokens;
         const CacheStats& last = r.piece_cache.last();
-        QCOMPARE(r.piece_generated.last(), r.stats.tokens);
-        QCOMPARE(last.tokens, prompt + r.stats.tokens - 1);
+        // The last piece may come before the final tokens when those add no text (a stop
+        // string is cut off), so it is checked against its own token count.
+        QVERIFY(r.piece_generated.last() <= r.stats.tokens);
+        QCOMPARE(last.tokens, prompt + r.piece_generated.last() - 1);
         QCOMPARE(r.cache.tokens, prompt + r.stats.tokens - 1);
         for (const CacheStats& c : {last, r.cache})
             QCOMPARE(c.bytes_live, size_t(c.tokens) * size_t(c.mla_elements) * 4 * 6);
