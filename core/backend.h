@@ -5,11 +5,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "config.h"
 #include "cpu_matmul.h"
 #include "kv_cache.h"
 #include "rope.h"
+#include "sampler.h"
 #include "weights.h"
 
 namespace lc {
@@ -33,11 +35,12 @@ struct AttentionArgs {
 };
 
 struct MoeArgs {
+    int layer_index = 0;
     int n_tokens = 0;
     const float* x = nullptr;              // [n_tokens, d], the normed hidden state
     const float* router_logits = nullptr;  // [n_tokens, n_routed]
     const LayerWeights* layer = nullptr;
-    float* out = nullptr;  // [n_tokens, d]; receives the routed experts' weighted sum
+    float* out = nullptr;  // [n_tokens, d]; the routed experts' weighted sum is added to it
 };
 
 class Backend {
@@ -46,15 +49,53 @@ public:
     virtual const char* name() const = 0;
     virtual int threads() const = 0;
 
+    // Called once at load, before any op: a backend that computes elsewhere (a GPU) copies the
+    // matrices and vectors there, points `weights` at its copies and sizes its scratch for
+    // chunks of up to `max_batch` tokens. The CPU backend reads the checkpoint where it is.
+    virtual void upload(ModelWeights& weights, const ModelConfig& config, int max_batch) {
+        (void)weights, (void)config, (void)max_batch;
+    }
+    // Called before the ops of every forward chunk with its token ids, the cache and the
+    // positions they will use (a GPU backend copies ids, positions and the page table to the
+    // device here, so that a recorded step reads them from device memory when replayed).
+    virtual void begin_chunk(const LatentCache& cache, int first_position, const int* ids,
+                             int n) {
+        (void)cache, (void)first_position, (void)ids, (void)n;
+    }
+    // Decode steps may be recorded once and replayed (CUDA graphs): replay_step() returns true
+    // when it replayed the step recorded under `key`; otherwise the model issues the step's ops
+    // between record_begin() and record_end(), which also runs them.
+    virtual bool replay_step(int key) { return (void)key, false; }
+    virtual void record_begin(int key) { (void)key; }
+    virtual void record_end() {}
+    // Samples the next id from `logits` ([vocab], backend memory) with `uniform` in [0, 1) as
+    // the random draw. Returns false when the host Sampler must draw; `*penalized` then says
+    // whether the repetition penalty was already applied to the logits.
+    virtual bool sample(float* logits, int vocab, const SamplingParams& params,
+                        std::span<const int> recent, double uniform, int* id, bool* penalized) {
+        (void)logits, (void)vocab, (void)params, (void)recent, (void)uniform, (void)id;
+        *penalized = false;
+        return false;
+    }
+    // Waits for all queued work (timing); a no-op where ops run synchronously.
+    virtual void synchronize() {}
+
     // Memory
     virtual float* alloc(size_t n_floats) = 0;  // freed with the backend
     virtual PageAllocator& cache_pages() = 0;
     virtual void to_host(const float* src, float* dst, size_t n) = 0;
+    virtual void to_backend(const float* src, float* dst, size_t n) = 0;
 
     // Ops. Row strides are in floats.
     virtual void embed(const WeightMatrix& table, const int* ids, int n, float* out) = 0;
     virtual void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
                         int64_t y_stride, int n) = 0;
+    // y[t] += W x[t] (residual connections without a separate add).
+    virtual void matmul_add(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
+                            int64_t y_stride, int n) = 0;
+    // h[t] = silu(gate x[t]) * (up x[t]): SwiGLU's input half.
+    virtual void swiglu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
+                        int64_t x_stride, float* h, int64_t h_stride, int n) = 0;
     virtual void rms_norm(const float* x, int64_t x_stride, const float* weight, float eps,
                           float* y, int64_t y_stride, int n, int dim) = 0;
     // Rotates `n_heads` vectors per token, each at `offset` inside a head of `head_stride`.

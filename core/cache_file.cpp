@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <vector>
 
 #include "error.h"
 #include "generator.h"
@@ -104,12 +105,17 @@ std::string hex64(uint64_t v) {
     return text;
 }
 
-// Calls f(pointer, rows) for the contiguous runs of layer `layer`, positions [0, n), in order.
+// Calls f(rows as f32, count) for the pages of layer `layer`, positions [0, n), in order (copied
+// out of the backend's pages, so device caches save the same way).
 template <class F>
 void for_each_run(const LatentCache& cache, int layer, int n, F&& f) {
     const int pt = cache.page_tokens();
-    for (int first = 0; first < n; first += pt)
-        f(cache.row(layer, first), std::min(pt, n - first));
+    std::vector<float> rows(static_cast<size_t>(pt) * cache.row_elements());
+    for (int first = 0; first < n; first += pt) {
+        const int count = std::min(pt, n - first);
+        cache.read_rows(layer, first, count, rows.data());
+        f(static_cast<const float*>(rows.data()), count);
+    }
 }
 
 void put_u32(std::string& out, uint32_t v) {
@@ -334,11 +340,14 @@ LoadedCache load_latent_cache(const fs::path& file, LatentCache& cache,
 
     cache.reserve(keep);
     const int pt = cache.page_tokens();
+    std::vector<float> rows;
     for (int l = 0; l < static_cast<int>(layers); ++l) {
         const uint8_t* src = payload + l * layer_bytes;
         for (int first = 0; first < keep; first += pt) {
             const int count = std::min(pt, keep - first);
-            std::memcpy(cache.row(l, first), src + first * row_bytes, count * row_bytes);
+            rows.resize(static_cast<size_t>(count) * (d_c + d_rope));
+            std::memcpy(rows.data(), src + first * row_bytes, count * row_bytes);
+            cache.write_rows(l, first, count, rows.data());
         }
     }
     cache.set_size(keep);

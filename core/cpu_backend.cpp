@@ -45,6 +45,7 @@ public:
     void to_host(const float* src, float* dst, size_t n) override {
         if (src != dst) std::memcpy(dst, src, n * sizeof(float));
     }
+    void to_backend(const float* src, float* dst, size_t n) override { to_host(src, dst, n); }
 
     void embed(const WeightMatrix& table, const int* ids, int n, float* out) override {
         for (int t = 0; t < n; ++t)
@@ -54,6 +55,30 @@ public:
     void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                 int n) override {
         lc::matmul(pool_, w, x, x_stride, y, y_stride, n);
+    }
+
+    void matmul_add(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
+                    int64_t y_stride, int n) override {
+        float* tmp = thread_scratch(static_cast<size_t>(n) * w.rows);
+        lc::matmul(pool_, w, x, x_stride, tmp, w.rows, n);
+        for (int t = 0; t < n; ++t)
+            for (int64_t r = 0; r < w.rows; ++r)
+                y[t * y_stride + r] += tmp[t * w.rows + r];
+    }
+
+    void swiglu(const WeightMatrix& gate, const WeightMatrix& up, const float* x, int64_t x_stride,
+                float* h, int64_t h_stride, int n) override {
+        float* u = thread_scratch(static_cast<size_t>(n) * up.rows);
+        lc::matmul(pool_, gate, x, x_stride, h, h_stride, n);
+        lc::matmul(pool_, up, x, x_stride, u, up.rows, n);
+        for (int t = 0; t < n; ++t) {
+            float* hr = h + t * h_stride;
+            const float* ur = u + t * up.rows;
+            for (int64_t i = 0; i < gate.rows; ++i) {
+                const float g = hr[i];
+                hr[i] = g / (1.0f + std::exp(-g)) * ur[i];
+            }
+        }
     }
 
     void rms_norm(const float* x, int64_t x_stride, const float* weight, float eps, float* y,
@@ -224,9 +249,7 @@ void CpuBackend::moe(const ModelConfig& c, const MoeArgs& a) {
     float* route_scratch = thread_scratch(2 * static_cast<size_t>(c.n_routed_experts) + c.n_group);
     for (int t = 0; t < n; ++t)
         route_token(c, a.router_logits + static_cast<int64_t>(t) * c.n_routed_experts,
-                    L.router_bias, route_scratch, &moe_ids_[t * k], &moe_weights_[t * k]);
-    std::fill(a.out, a.out + static_cast<size_t>(n) * d, 0.0f);
-
+                    L.router_bias.host, route_scratch, &moe_ids_[t * k], &moe_weights_[t * k]);
     for (int e = 0; e < c.n_routed_experts; ++e) {
         int m = 0;  // tokens routed to expert e
         for (int t = 0; t < n; ++t)

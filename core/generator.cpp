@@ -76,14 +76,48 @@ bool Session::set_context(std::span<const int> context, const std::atomic<bool>*
 }
 
 bool Session::append(std::span<const int> tokens, const std::atomic<bool>* cancel) {
+    const bool done = feed(tokens, cancel);
+    // A host copy, so that another session may use the model before this one generates.
+    if (done && !tokens.empty()) {
+        model_.last_logits(logits_.data());
+        host_logits_current_ = true;
+    }
+    return done;
+}
+
+bool Session::feed(std::span<const int> tokens, const std::atomic<bool>* cancel) {
     if (tokens.empty()) return logits_valid_;
     const int before = cache_->size();
-    bool done = model_.forward(tokens, *cache_, logits_.data(), false, cancel);
+    bool done = model_.forward_last(tokens, *cache_, cancel);
     // On cancel the cache holds whole chunks; keep tokens_ in step with it.
     const int fed = cache_->size() - before;
     tokens_.insert(tokens_.end(), tokens.begin(), tokens.begin() + fed);
     logits_valid_ = done;
+    host_logits_current_ = false;
     return done;
+}
+
+// Makes the model's last logits this session's: they are, unless another session used the
+// model since; then from the host copy, or by feeding the last token again.
+void Session::reclaim_logits() {
+    if (model_.last_logits_for(*cache_)) return;
+    if (host_logits_current_) {
+        model_.restore_last_logits(*cache_, logits_.data());
+        return;
+    }
+    const int last = tokens_.back();
+    tokens_.pop_back();
+    cache_->truncate(cache_->size() - 1);
+    const int one[1] = {last};
+    feed(one, nullptr);
+}
+
+std::span<float> Session::logits() {
+    if (logits_valid_ && !host_logits_current_ && model_.last_logits_for(*cache_)) {
+        model_.last_logits(logits_.data());
+        host_logits_current_ = true;
+    }
+    return logits_;
 }
 
 GenerationResult Session::generate(const Tokenizer& tokenizer, const GenerationOptions& options,
@@ -96,6 +130,7 @@ GenerationResult Session::generate(const Tokenizer& tokenizer, const GenerationO
         return r;
     }
     const ModelConfig& config = model_.config();
+    reclaim_logits();
     Sampler sampler(options.sampling, config.vocab_size);
     r.ids.reserve(static_cast<size_t>(std::min(options.max_tokens, 1 << 16)));
     StreamDecoder decoder(tokenizer);
@@ -117,7 +152,7 @@ GenerationResult Session::generate(const Tokenizer& tokenizer, const GenerationO
             r.reason = FinishReason::Cancelled;
             break;
         }
-        const int id = sampler.sample(logits_, tokens_);
+        const int id = model_.sample_next(sampler, tokens_);
         r.ids.push_back(id);
         bool finished = false;
         if (options.stop_at_eos && is_eos(id)) {
@@ -171,7 +206,7 @@ GenerationResult Session::generate(const Tokenizer& tokenizer, const GenerationO
 
         // Feed the token: its logits choose the next one.
         const int one[1] = {id};
-        if (!append(one, cancel)) {
+        if (!feed(one, cancel)) {
             r.reason = FinishReason::Cancelled;
             break;
         }

@@ -72,7 +72,8 @@ public:
                      int* reused = nullptr);
     // Appends tokens to the context (prefill), leaving the last position's logits.
     bool append(std::span<const int> tokens, const std::atomic<bool>* cancel);
-    std::span<float> logits() { return logits_; }
+    // The last position's logits, copied from the backend.
+    std::span<float> logits();
 
     // Generates after the current context (set_context/append first). Each generated token is
     // appended to the context except the last one, whose logits are not needed.
@@ -81,11 +82,15 @@ public:
                               std::chrono::steady_clock::time_point start);
 
 private:
+    bool feed(std::span<const int> tokens, const std::atomic<bool>* cancel);
+    void reclaim_logits();
+
     Model& model_;
     std::unique_ptr<LatentCache> cache_;
     std::vector<int> tokens_;
     std::vector<float> logits_;  // [vocab]
     bool logits_valid_ = false;
+    bool host_logits_current_ = false;  // logits_ holds the last position's logits
 };
 
 // The tokens of a conversation in a chat format: BOS when the format asks for it, then the

@@ -1,8 +1,13 @@
 #include "kv_cache.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
+#include <vector>
+
+#include "dtype.h"
 
 #include "error.h"
 
@@ -15,6 +20,7 @@ LatentCache::LatentCache(const ModelConfig& config, int max_tokens, PageAllocato
       d_rope_(config.qk_rope_head_dim),
       max_tokens_(max_tokens),
       page_tokens_(page_tokens),
+      element_bytes_(allocator.element_bytes()),
       allocator_(allocator) {
     if (max_tokens <= 0) throw Error("the context size must be positive");
     if (page_tokens <= 0) throw Error("the cache page size must be positive");
@@ -25,7 +31,7 @@ LatentCache::LatentCache(const ModelConfig& config, int max_tokens, PageAllocato
     s.max_tokens = max_tokens;
     s.page_tokens = page_tokens;
     s.layers = layers_;
-    s.bytes_per_element = sizeof(float);
+    s.bytes_per_element = element_bytes_;
     s.mla_elements = d_c_ + d_rope_;
     s.mha_elements = n_h * qk + n_h * v;
     s.gqa_groups = static_cast<int>(std::min<int64_t>(kDefaultGqaGroups, n_h));
@@ -44,7 +50,7 @@ void LatentCache::reserve(int n) {
                     " tokens but the context holds " + std::to_string(max_tokens_));
     const int pages_needed = (n + page_tokens_ - 1) / page_tokens_;
     const size_t page_bytes =
-        static_cast<size_t>(layers_) * page_tokens_ * row_elements() * sizeof(float);
+        static_cast<size_t>(layers_) * page_tokens_ * row_elements() * element_bytes_;
     while (static_cast<int>(pages_.size()) < pages_needed) {
         void* p = allocator_.allocate(page_bytes);
         if (!p) throw Error("out of memory growing the KV cache");
@@ -67,6 +73,52 @@ void LatentCache::truncate(int n) {
     }
 }
 
+void LatentCache::read_rows(int layer, int first, int count, float* dst) const {
+    const size_t row_bytes = row_elements() * element_bytes_;
+    std::vector<uint16_t> half;
+    for (int done = 0; done < count;) {
+        const int pos = first + done;
+        const int n = std::min(count - done, page_tokens_ - pos % page_tokens_);
+        const size_t offset =
+            (static_cast<size_t>(layer) * page_tokens_ + pos % page_tokens_) * row_bytes;
+        const auto* src = static_cast<const uint8_t*>(pages_[pos / page_tokens_]) + offset;
+        float* out = dst + static_cast<size_t>(done) * row_elements();
+        const size_t elements = static_cast<size_t>(n) * row_elements();
+        if (element_bytes_ == sizeof(float)) {
+            allocator_.copy_out(src, out, elements * sizeof(float));
+        } else {
+            half.resize(elements);
+            allocator_.copy_out(src, half.data(), elements * 2);
+            for (size_t i = 0; i < elements; ++i)
+                out[i] = bf16_to_f32(half[i]);
+        }
+        done += n;
+    }
+}
+
+void LatentCache::write_rows(int layer, int first, int count, const float* src) {
+    const size_t row_bytes = row_elements() * element_bytes_;
+    std::vector<uint16_t> half;
+    for (int done = 0; done < count;) {
+        const int pos = first + done;
+        const int n = std::min(count - done, page_tokens_ - pos % page_tokens_);
+        const size_t offset =
+            (static_cast<size_t>(layer) * page_tokens_ + pos % page_tokens_) * row_bytes;
+        auto* dst = static_cast<uint8_t*>(pages_[pos / page_tokens_]) + offset;
+        const float* in = src + static_cast<size_t>(done) * row_elements();
+        const size_t elements = static_cast<size_t>(n) * row_elements();
+        if (element_bytes_ == sizeof(float)) {
+            allocator_.copy_in(dst, in, elements * sizeof(float));
+        } else {
+            half.resize(elements);
+            for (size_t i = 0; i < elements; ++i)
+                half[i] = f32_to_bf16(in[i]);
+            allocator_.copy_in(dst, half.data(), elements * 2);
+        }
+        done += n;
+    }
+}
+
 CacheStats LatentCache::stats() const {
     CacheStats s = shape_;
     s.tokens = tokens_;
@@ -84,6 +136,14 @@ CacheStats LatentCache::stats() const {
     s.gqa_bytes = s.layer_gqa_bytes * layers_;
     s.mqa_bytes = s.layer_mqa_bytes * layers_;
     return s;
+}
+
+void PageAllocator::copy_out(const void* page_bytes, void* host, size_t bytes) {
+    std::memcpy(host, page_bytes, bytes);
+}
+
+void PageAllocator::copy_in(void* page_bytes, const void* host, size_t bytes) {
+    std::memcpy(page_bytes, host, bytes);
 }
 
 void* HostPageAllocator::allocate(size_t bytes) {

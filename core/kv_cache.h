@@ -40,12 +40,17 @@ struct CacheStats {
     size_t mqa_bytes = 0;
 };
 
-// Where a backend keeps cache pages (host memory for the CPU, device memory for CUDA).
+// Where a backend keeps cache pages (host memory for the CPU, device memory for CUDA) and in
+// what element type (f32 on the host, bf16 on the GPU).
 class PageAllocator {
 public:
     virtual ~PageAllocator() = default;
     virtual void* allocate(size_t bytes) = 0;
     virtual void release(void* page) = 0;
+    virtual size_t element_bytes() const { return sizeof(float); }  // 4: f32, 2: bf16
+    // Copies between a page and host memory (plain memcpy for host pages).
+    virtual void copy_out(const void* page_bytes, void* host, size_t bytes);
+    virtual void copy_in(void* page_bytes, const void* host, size_t bytes);
 };
 
 class LatentCache {
@@ -53,7 +58,7 @@ public:
     static constexpr int kDefaultPageTokens = 64;
     static constexpr int kDefaultGqaGroups = 8;
 
-    // float32 elements. `allocator` must outlive the cache.
+    // Elements of the allocator's type. `allocator` must outlive the cache.
     LatentCache(const ModelConfig& config, int max_tokens, PageAllocator& allocator,
                 int page_tokens = kDefaultPageTokens);
     ~LatentCache();
@@ -76,7 +81,9 @@ public:
     void truncate(int n);
     void clear() { truncate(0); }
 
-    // The row of (layer, position): c_kv in the first latent_dim() floats, k_pe after it.
+    size_t element_bytes() const { return element_bytes_; }
+    // Host f32 caches only (the CPU backend): the row of (layer, position), c_kv in the first
+    // latent_dim() floats, k_pe after it.
     float* row(int layer, int position) {
         return page_base(position / page_tokens_) +
                (static_cast<size_t>(layer) * page_tokens_ + position % page_tokens_) *
@@ -87,7 +94,13 @@ public:
     }
     // Page p holds layer-major blocks: [layers][page_tokens][d_c + d_rope].
     float* page_base(int page) { return static_cast<float*>(pages_[page]); }
+    void* page(int p) const { return pages_[p]; }
     int pages() const { return static_cast<int>(pages_.size()); }
+
+    // Rows [first, first + count) of one layer as f32, wherever and however the pages keep them
+    // (saving and restoring caches to files works the same on every backend).
+    void read_rows(int layer, int first, int count, float* dst) const;
+    void write_rows(int layer, int first, int count, const float* src);
 
     CacheStats stats() const;
 
@@ -95,6 +108,7 @@ private:
     int layers_, d_c_, d_rope_;
     int max_tokens_, page_tokens_;
     int tokens_ = 0;
+    size_t element_bytes_;
     CacheStats shape_;  // the size-independent part of stats()
     PageAllocator& allocator_;
     std::vector<void*> pages_;

@@ -23,15 +23,18 @@ Model::Model(const std::filesystem::path& dir, const ModelOptions& options)
 
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const ModelOptions& options) {
+std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const ModelOptions& options,
+                                   std::unique_ptr<Backend> backend) {
     if (options.max_batch <= 0) throw Error("the prefill batch size must be positive");
     std::unique_ptr<Model> m(new Model(dir, options));
     const ModelConfig& c = m->config_;
     m->weights_ = ModelWeights::bind(c, m->archive_);
     for (const std::string& name : m->archive_.names())
         m->parameters_ += m->archive_.get(name).numel();
-    m->backend_ = make_cpu_backend(options.threads);
+    m->backend_ = backend ? std::move(backend) : make_cpu_backend(options.threads);
     m->rope_ = std::make_unique<Rope>(c);
+    m->backend_->upload(m->weights_, c, options.max_batch);
+    m->host_logits_.resize(c.vocab_size);
 
     Backend& be = *m->backend_;
     const size_t B = options.max_batch;
@@ -48,10 +51,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
     m->q_ = be.alloc(B * n_h * c.qk_head_dim());
     m->kv_a_ = be.alloc(B * (c.kv_lora_rank + c.qk_rope_head_dim));
     m->attn_ = be.alloc(B * n_h * c.v_head_dim);
-    m->block_out_ = be.alloc(B * d);
-    m->shared_out_ = be.alloc(B * d);
     m->gate_ = be.alloc(B * ffn);
-    m->up_ = be.alloc(B * ffn);
     m->router_ = be.alloc(B * std::max(c.n_routed_experts, 1));
     m->logits_ = be.alloc(B * c.vocab_size);
     return m;
@@ -96,26 +96,83 @@ void Model::prefault_weights() const {
 
 bool Model::forward(std::span<const int> tokens, LatentCache& cache, float* logits,
                     bool all_positions, const std::atomic<bool>* cancel) {
+    return run(tokens, cache, cancel, logits, all_positions, logits != nullptr);
+}
+
+bool Model::forward_last(std::span<const int> tokens, LatentCache& cache,
+                         const std::atomic<bool>* cancel) {
+    return run(tokens, cache, cancel, nullptr, false, true);
+}
+
+bool Model::run(std::span<const int> tokens, LatentCache& cache, const std::atomic<bool>* cancel,
+                float* host_logits, bool all_positions, bool keep_last) {
     for (int id : tokens)
         if (id < 0 || id >= config_.vocab_size)
             throw Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                         std::to_string(config_.vocab_size - 1) + ")");
     cache.reserve(cache.size() + static_cast<int>(tokens.size()));
     const int B = options_.max_batch;
+    const size_t vocab = config_.vocab_size;
+    last_cache_ = &cache;
     for (size_t done = 0; done < tokens.size(); done += B) {
         if (cancel && cancel->load(std::memory_order_relaxed)) return false;
         const int n = static_cast<int>(std::min<size_t>(B, tokens.size() - done));
         const bool last_chunk = done + n == tokens.size();
-        float* out = nullptr;
-        if (logits && all_positions) out = logits + done * config_.vocab_size;
-        if (logits && !all_positions && last_chunk) out = logits;
-        forward_chunk(tokens.data() + done, n, cache, out, all_positions);
+        const bool all = host_logits && all_positions;
+        forward_chunk(tokens.data() + done, n, cache, (last_chunk && keep_last) || all, all);
+        if (all) backend_->to_host(logits_, host_logits + done * vocab, n * vocab);
+        if (host_logits && !all && last_chunk) backend_->to_host(last_logits_, host_logits, vocab);
     }
     return true;
 }
 
-void Model::forward_chunk(const int* ids, int n, LatentCache& cache, float* logits,
+int Model::sample_next(Sampler& sampler, std::span<const int> recent) {
+    if (!last_logits_) throw Error("internal: sampling before any forward pass");
+    int id = -1;
+    bool penalized = false;
+    const SamplingParams& p = sampler.params();
+    // Greedy needs no draw; otherwise draw first so both paths consume the generator alike.
+    const double u = p.temperature == 0.0f ? 0.0 : sampler.next_uniform();
+    if (backend_->sample(last_logits_, config_.vocab_size, p, recent, u, &id, &penalized))
+        return id;
+    backend_->to_host(last_logits_, host_logits_.data(), config_.vocab_size);
+    // The backend may have applied the penalty before leaving the draw to the host.
+    return sampler.sample(host_logits_, penalized ? std::span<const int>() : recent,
+                          p.temperature == 0.0f ? nullptr : &u);
+}
+
+void Model::restore_last_logits(const LatentCache& cache, const float* host) {
+    backend_->to_backend(host, logits_, config_.vocab_size);
+    last_logits_ = logits_;
+    last_cache_ = &cache;
+}
+
+void Model::last_logits(float* host) {
+    if (!last_logits_) throw Error("internal: no logits before the first forward pass");
+    backend_->to_host(last_logits_, host, config_.vocab_size);
+}
+
+// One chunk of up to max_batch tokens at positions cache.size() onward. A single-token chunk
+// (a decode step) is recorded once and replayed by backends that can (CUDA graphs): every op
+// then reads its positions from the backend's memory, set by begin_chunk().
+void Model::forward_chunk(const int* ids, int n, LatentCache& cache, bool want_logits,
                           bool all_positions) {
+    const int p0 = cache.size();
+    backend_->begin_chunk(cache, p0, ids, n);
+    const int key = (options_.attention == AttentionMode::Absorbed ? 0 : 2) + (want_logits ? 1 : 0);
+    if (n == 1 && backend_->replay_step(key)) {
+        cache.set_size(p0 + n);
+        if (want_logits) last_logits_ = logits_;
+        return;
+    }
+    if (n == 1) backend_->record_begin(key);
+    layers_and_logits(ids, n, cache, want_logits, all_positions);
+    if (n == 1) backend_->record_end();
+    cache.set_size(p0 + n);
+}
+
+void Model::layers_and_logits(const int* ids, int n, LatentCache& cache, bool want_logits,
+                              bool all_positions) {
     const ModelConfig& c = config_;
     Backend& be = *backend_;
     const int d = c.hidden_size;
@@ -125,21 +182,18 @@ void Model::forward_chunk(const int* ids, int n, LatentCache& cache, float* logi
     be.embed(weights_.embed, ids, n, x_);  // x: [n, d]
     for (int l = 0; l < c.num_hidden_layers; ++l) {
         const LayerWeights& w = weights_.layers[l];
-        // h = x + Attention(RMSNorm(x))
+        // h = x + Attention(RMSNorm(x)): o_proj adds its product into x.
         be.rms_norm(x_, d, w.input_norm.data(), eps, xn_, d, n, d);
         attention_block(w, l, n, p0, cache);
-        be.add(x_, block_out_, static_cast<size_t>(n) * d);
-        // x = h + FFN(RMSNorm(h))
+        // x = h + FFN(RMSNorm(h)): the down projections add into x.
         be.rms_norm(x_, d, w.post_attention_norm.data(), eps, xn_, d, n, d);
         if (w.is_moe) {
             moe_block(w, n);
         } else {
-            feed_forward(w.dense, xn_, block_out_, n);
+            feed_forward(w.dense, xn_, n);
         }
-        be.add(x_, block_out_, static_cast<size_t>(n) * d);
     }
-    cache.set_size(p0 + n);
-    if (!logits) return;
+    if (!want_logits) return;
 
     // Logits: of every position, or only of the last one.
     const int first = all_positions ? 0 : n - 1;
@@ -147,7 +201,7 @@ void Model::forward_chunk(const int* ids, int n, LatentCache& cache, float* logi
     be.rms_norm(x_ + static_cast<int64_t>(first) * d, d, weights_.final_norm.data(), eps, xn_, d,
                 count, d);
     be.matmul(weights_.lm_head, xn_, d, logits_, c.vocab_size, count);  // [count, vocab]
-    be.to_host(logits_, logits, static_cast<size_t>(count) * c.vocab_size);
+    last_logits_ = logits_ + static_cast<int64_t>(count - 1) * c.vocab_size;
 }
 
 void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, LatentCache& cache) {
@@ -188,18 +242,17 @@ void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, Lat
     a.kv_b = &w.kv_b_proj;
     a.out = attn_;  // [n, n_h * d_v]
     be.attention(options_.attention, cache, a);
-    be.matmul(w.o_proj, attn_, static_cast<int64_t>(n_h) * c.v_head_dim, block_out_, d,
-              n);  // [n, d]
+    be.matmul_add(w.o_proj, attn_, static_cast<int64_t>(n_h) * c.v_head_dim, x_, d,
+                  n);  // x += W_O o:   [n, d]
 }
 
-void Model::feed_forward(const FeedForwardWeights& w, const float* x, float* out, int n) {
+// x += down(silu(gate x_n) * up x_n)
+void Model::feed_forward(const FeedForwardWeights& w, const float* xn, int n) {
     Backend& be = *backend_;
     const int d = config_.hidden_size;
     const int I = w.intermediate;
-    be.matmul(w.gate, x, d, gate_, I, n);  // [n, I]
-    be.matmul(w.up, x, d, up_, I, n);      // [n, I]
-    be.silu_mul(gate_, up_, gate_, n, I);
-    be.matmul(w.down, gate_, I, out, d, n);  // [n, d]
+    be.swiglu(w.gate, w.up, xn, d, gate_, I, n);  // [n, I]
+    be.matmul_add(w.down, gate_, I, x_, d, n);   // [n, d]
 }
 
 void Model::moe_block(const LayerWeights& w, int n) {
@@ -208,16 +261,14 @@ void Model::moe_block(const LayerWeights& w, int n) {
     const int d = c.hidden_size;
     be.matmul(w.router, xn_, d, router_, c.n_routed_experts, n);  // router logits: [n, n_routed]
     MoeArgs a;
+    a.layer_index = static_cast<int>(&w - weights_.layers.data());
     a.n_tokens = n;
     a.x = xn_;
     a.router_logits = router_;
     a.layer = &w;
-    a.out = block_out_;
-    be.moe(c, a);  // block_out = sum over chosen experts of weight * expert(x):   [n, d]
-    if (w.shared.intermediate > 0) {
-        feed_forward(w.shared, xn_, shared_out_, n);  // always-on experts:   [n, d]
-        be.add(block_out_, shared_out_, static_cast<size_t>(n) * d);
-    }
+    a.out = x_;
+    be.moe(c, a);  // x += sum over chosen experts of weight * expert(x_n):   [n, d]
+    if (w.shared.intermediate > 0) feed_forward(w.shared, xn_, n);  // always-on experts
 }
 
 }  // namespace lc

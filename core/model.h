@@ -5,6 +5,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "backend.h"
 #include "config.h"
@@ -16,6 +17,7 @@
 namespace lc {
 
 struct ModelOptions {
+    std::string device = "cpu";  // "cpu" or "cuda" (the edge turns it into a Backend)
     int threads = 0;     // 0: every hardware thread
     int max_batch = 64;  // tokens per prefill chunk (buffers are sized for it)
     AttentionMode attention = AttentionMode::Absorbed;
@@ -24,8 +26,10 @@ struct ModelOptions {
 class Model {
 public:
     // Maps the checkpoint, checks every tensor against config.json and allocates all buffers.
+    // `backend` computes the forward (null: the CPU backend with options.threads).
     static std::unique_ptr<Model> load(const std::filesystem::path& dir,
-                                       const ModelOptions& options);
+                                       const ModelOptions& options,
+                                       std::unique_ptr<Backend> backend = nullptr);
     ~Model();
 
     const ModelConfig& config() const { return config_; }
@@ -53,14 +57,32 @@ public:
     // `cancel` was set (checked before every chunk); the cache then holds the chunks already done.
     bool forward(std::span<const int> tokens, LatentCache& cache, float* logits,
                  bool all_positions = false, const std::atomic<bool>* cancel = nullptr);
+    // Like forward(), but the last token's logits stay in the backend's memory for
+    // sample_next() or last_logits(): decoding on a GPU copies only the chosen id to the host.
+    bool forward_last(std::span<const int> tokens, LatentCache& cache,
+                      const std::atomic<bool>* cancel = nullptr);
+    // The next id from the logits the last forward left: sampled by the backend where it can
+    // (the GPU), else copied to the host and sampled there. `recent` feeds the repetition
+    // penalty. The logits are modified (penalties, temperature).
+    int sample_next(Sampler& sampler, std::span<const int> recent);
+    // Copies the last forward's last-position logits ([vocab]) to the host.
+    void last_logits(float* host);
+    // Whether the last forward was on `cache` (several sessions may share one model).
+    bool last_logits_for(const LatentCache& cache) const { return last_cache_ == &cache; }
+    // Puts logits saved by last_logits() back, as the last forward's on `cache`.
+    void restore_last_logits(const LatentCache& cache, const float* host);
 
 private:
     Model(const std::filesystem::path& dir, const ModelOptions& options);
-    void forward_chunk(const int* ids, int n, LatentCache& cache, float* logits,
+    void forward_chunk(const int* ids, int n, LatentCache& cache, bool want_logits,
                        bool all_positions);
+    void layers_and_logits(const int* ids, int n, LatentCache& cache, bool want_logits,
+                           bool all_positions);
+    bool run(std::span<const int> tokens, LatentCache& cache, const std::atomic<bool>* cancel,
+             float* host_logits, bool all_positions, bool keep_last);
     void attention_block(const LayerWeights& w, int layer, int n, int first_position,
                          LatentCache& cache);
-    void feed_forward(const FeedForwardWeights& w, const float* x, float* out, int n);
+    void feed_forward(const FeedForwardWeights& w, const float* xn, int n);
     void moe_block(const LayerWeights& w, int n);
 
     std::filesystem::path dir_;
@@ -79,12 +101,12 @@ private:
     float* q_ = nullptr;           // [B, n_h, d_nope + d_rope]
     float* kv_a_ = nullptr;        // [B, d_c + d_rope]
     float* attn_ = nullptr;        // [B, n_h * d_v]
-    float* block_out_ = nullptr;   // [B, d] output of attention / feed-forward
-    float* shared_out_ = nullptr;  // [B, d] shared experts' output
-    float* gate_ = nullptr;        // [B, I]
-    float* up_ = nullptr;          // [B, I]
+    float* gate_ = nullptr;        // [B, I] SwiGLU's hidden activation
     float* router_ = nullptr;      // [B, n_routed]
     float* logits_ = nullptr;      // [B, vocab]
+    float* last_logits_ = nullptr;  // inside logits_: the last forward's last position
+    const LatentCache* last_cache_ = nullptr;  // the cache of that forward
+    std::vector<float> host_logits_;  // [vocab] for sampling on the host
 };
 
 }  // namespace lc

@@ -73,6 +73,10 @@ void Sampler::reseed(uint64_t seed) {
 }
 
 int Sampler::sample(std::span<float> logits, std::span<const int> recent) {
+    return sample(logits, recent, static_cast<const double*>(nullptr));
+}
+
+int Sampler::sample(std::span<float> logits, std::span<const int> recent, const double* uniform) {
     if (logits.size() != static_cast<size_t>(vocab_size_)) {
         throw Error("the model produced " + std::to_string(logits.size()) +
                     " logits for a vocabulary of " + std::to_string(vocab_size_) + " tokens");
@@ -164,7 +168,7 @@ int Sampler::sample(std::span<float> logits, std::span<const int> recent) {
     }
 
     // Draw: a uniform double from the top 53 bits, the same with every standard library.
-    const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;
+    const double u = (uniform ? *uniform : next_uniform()) * total;
     double cumulative = 0.0;
     for (int i = 0; i < kept; ++i) {
         cumulative += probs_[static_cast<size_t>(i)];

@@ -29,8 +29,13 @@ public:
     // `logits` has vocab_size entries and may be modified in place.
     // `recent` are the ids already in the context (for the repetition penalty).
     int sample(std::span<float> logits, std::span<const int> recent);
+    // The same with the random draw given (next_uniform() taken earlier); null for greedy.
+    int sample(std::span<float> logits, std::span<const int> recent, const double* uniform);
 
     const SamplingParams& params() const { return params_; }
+    // The next uniform draw in [0, 1), the one sample() would use (for samplers elsewhere, such
+    // as the GPU's, so a seed gives the same sequence of draws on every backend).
+    double next_uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
     void reseed(uint64_t seed);
 
 private:

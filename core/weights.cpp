@@ -37,11 +37,12 @@ public:
         return WeightMatrix{t.data, t.dtype, rows, cols, cols};
     }
 
-    std::vector<float> vector(const std::string& name, int64_t n) {
+    ParamVector vector(const std::string& name, int64_t n) {
         const TensorView& t = tensor(name, {n});
-        std::vector<float> v(n);
+        ParamVector v;
+        v.host.resize(n);
         for (int64_t i = 0; i < n; ++i)
-            v[i] = load_as_f32(t.data, t.dtype, i);
+            v.host[i] = load_as_f32(t.data, t.dtype, i);
         return v;
     }
 

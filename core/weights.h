@@ -10,34 +10,45 @@
 
 namespace lc {
 
+// A small f32 vector (a norm's weights, a router bias): kept on the host, and wherever the
+// backend computes (`backend_data`, set by Backend::upload; the host copy for the CPU).
+struct ParamVector {
+    std::vector<float> host;
+    const float* backend_data = nullptr;
+
+    const float* data() const { return backend_data ? backend_data : host.data(); }
+    size_t size() const { return host.size(); }
+    bool empty() const { return host.empty(); }
+};
+
 struct FeedForwardWeights {  // SwiGLU: down(silu(gate x) * up x)
     WeightMatrix gate, up, down;
     int intermediate = 0;
 };
 
 struct LayerWeights {
-    std::vector<float> input_norm, post_attention_norm;  // [d]
+    ParamVector input_norm, post_attention_norm;  // [d]
     // Attention
     WeightMatrix q_proj;           // [n_h * (d_nope + d_rope), d] when q_lora_rank == 0
     WeightMatrix q_a_proj;         // [d_cq, d]
-    std::vector<float> q_a_norm;   // [d_cq]
+    ParamVector q_a_norm;          // [d_cq]
     WeightMatrix q_b_proj;         // [n_h * (d_nope + d_rope), d_cq]
     WeightMatrix kv_a_proj;        // [d_c + d_rope, d]
-    std::vector<float> kv_a_norm;  // [d_c]
+    ParamVector kv_a_norm;         // [d_c]
     WeightMatrix kv_b_proj;        // [n_h * (d_nope + d_v), d_c]: W_UK[h] then W_UV[h]
     WeightMatrix o_proj;           // [d, n_h * d_v]
     // Feed-forward: dense, or MoE (router + routed experts + shared experts)
     bool is_moe = false;
     FeedForwardWeights dense;
     WeightMatrix router;             // [n_routed, d]
-    std::vector<float> router_bias;  // [n_routed], V3's e_score_correction_bias (or empty)
+    ParamVector router_bias;         // [n_routed], V3's e_score_correction_bias (or empty)
     std::vector<FeedForwardWeights> experts;
     FeedForwardWeights shared;  // intermediate = n_shared * moe_intermediate (0: none)
 };
 
 struct ModelWeights {
     WeightMatrix embed;  // [vocab, d]
-    std::vector<float> final_norm;
+    ParamVector final_norm;
     WeightMatrix lm_head;  // [vocab, d] (the embedding when tied)
     std::vector<LayerWeights> layers;
     size_t matrix_bytes = 0;  // bytes of all matrices the forward reads

@@ -1,5 +1,7 @@
 #include "inference_worker.h"
 
+#include "backend_select.h"
+
 #include <sys/resource.h>
 #include <unistd.h>
 #include <QDir>
@@ -129,14 +131,18 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
         emit load_progress(0, QStringLiteral("Reading config"));
         // Model::load reads config.json itself; reading it first names a non-model folder early.
         (void)ModelConfig::load(path);
-        QString mapping = QStringLiteral("Mapping weights");
-        if (dev == QLatin1String("cuda"))
-            mapping += QStringLiteral(
-                " (the CUDA backend is not in this version yet; running on "
-                "the CPU)");
+        BackendChoice backend = make_backend(dev.toStdString(), 0);
+        QString mapping = dev == QLatin1String("cuda") && backend.notice.empty()
+                              ? QStringLiteral("Copying weights to the GPU")
+                              : QStringLiteral("Mapping weights");
+        // No GPU or driver: say so once, and run on the CPU.
+        if (!backend.notice.empty())
+            mapping += QStringLiteral(" (%1)").arg(QString::fromStdString(backend.notice));
         emit load_progress(30, mapping);
         ModelOptions options;
-        std::unique_ptr<Model> model = Model::load(path, options);
+        options.device = backend.backend->name();
+        if (dev == QLatin1String("cuda") && backend.notice.empty()) options.max_batch = 256;
+        std::unique_ptr<Model> model = Model::load(path, options, std::move(backend.backend));
 
         emit load_progress(70, QStringLiteral("Loading tokenizer"));
         const ModelConfig& c = model->config();

@@ -1,5 +1,7 @@
 #include "main_window.h"
 
+#include "backend_select.h"
+
 #include <QAction>
 #include <QApplication>
 #include <QClipboard>
@@ -500,7 +502,9 @@ void MainWindow::set_generating(bool on) {
 }
 
 void MainWindow::open_settings() {
-    auto* dialog = new SettingsDialog(settings_, false, this);
+    // Asked once per run: the first CUDA call takes a moment without a driver.
+    static const bool cuda = cuda_available(nullptr);
+    auto* dialog = new SettingsDialog(settings_, cuda, this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &QDialog::accepted, this, [this, dialog] {
         const ConversationSettings before = settings_;

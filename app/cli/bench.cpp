@@ -9,6 +9,9 @@
 #include "error.h"
 #include "membench.h"
 #include "sampler.h"
+#ifdef LATENTCHAT_HAVE_CUDA
+#include "copy_bench.cuh"
+#endif
 
 namespace lc::cli {
 
@@ -16,10 +19,12 @@ int cmd_bench(const std::vector<std::string>& argv) {
     std::set<std::string> flags = {"prompt-len", "gen", "depths", "membench-mb"};
     flags.insert(kModelFlags.begin(), kModelFlags.end());
     Args args(argv, flags, {});
-    const int prompt_len = args.integer("prompt-len", 64, 1, 1 << 20);
-    const int gen = args.integer("gen", 16, 1, 1 << 20);
-    std::vector<int> depths =
-        args.has("depths") ? args.int_list("depths") : std::vector<int>{0, 256, 1024};
+    const bool gpu = args.str("device", "cpu") == "cuda";
+    const int prompt_len = args.integer("prompt-len", gpu ? 512 : 64, 1, 1 << 20);
+    const int gen = args.integer("gen", gpu ? 128 : 16, 1, 1 << 20);
+    std::vector<int> depths = args.has("depths") ? args.int_list("depths")
+                              : gpu ? std::vector<int>{0, 1024, 8192, 32768}
+                                    : std::vector<int>{0, 256, 1024};
     for (int d : depths)
         if (d < 0) throw Error("--depths must not be negative");
     const int membench_mb = args.integer("membench-mb", 1024, 0, 1 << 20);
@@ -34,13 +39,27 @@ int cmd_bench(const std::vector<std::string>& argv) {
 
     nlohmann::json out;
     out["model"] = model->dir().string();
-    out["device"] = "cpu";
+    const std::string device = model->backend().name();
+    const bool on_gpu = device.rfind("cuda", 0) == 0;
+    out["device"] = device;
     out["threads"] = model->backend().threads();
     out["avx2_fma"] = cpu_has_avx2_fma();
     out["weight_bytes"] = model->weight_bytes();
     out["weight_bytes_read_per_token"] = model->bytes_read_per_token();
     double peak = 0;
-    if (membench_mb > 0) {
+    double copy_peak = 0;
+#ifdef LATENTCHAT_HAVE_CUDA
+    if (on_gpu) {
+        // The card's ceilings, measured by kernels of ours (4 GiB buffers, median of 10).
+        cuda::Bandwidth bw = cuda::measure_bandwidth();
+        peak = bw.read_gbs * 1e9;
+        copy_peak = bw.copy_gbs * 1e9;
+        out["read_bandwidth_bytes_per_s"] = peak;
+        out["copy_bandwidth_bytes_per_s"] = copy_peak;
+        out["read_bandwidth_buffer_bytes"] = bw.bytes;
+    }
+#endif
+    if (membench_mb > 0 && !on_gpu) {
         ThreadPool pool(model->backend().threads());
         ReadBandwidth bw = measure_read_bandwidth(pool, static_cast<size_t>(membench_mb) << 20, 5);
         peak = bw.bytes_per_second;
@@ -49,8 +68,17 @@ int cmd_bench(const std::vector<std::string>& argv) {
     }
 
     model->prefault_weights();  // steady-state figures, not first-touch page faults
-    std::vector<float> logits(c.vocab_size);
+    SamplingParams greedy;
+    greedy.temperature = 0.0f;
+    Sampler sampler(greedy, c.vocab_size);
     auto cache = model->new_cache(ctx);
+    {  // Warm-up: kernels loaded, the decode step recorded (CUDA graphs), caches touched.
+        model->forward_last(pseudo_random_tokens(8, c.vocab_size, 3), *cache);
+        for (int i = 0; i < 3; ++i) {
+            const int next[1] = {model->sample_next(sampler, {})};
+            model->forward_last(next, *cache);
+        }
+    }
     for (int depth : depths) {
         cache->clear();
         nlohmann::json row;
@@ -62,18 +90,20 @@ int cmd_bench(const std::vector<std::string>& argv) {
 
         std::vector<int> prompt = pseudo_random_tokens(prompt_len, c.vocab_size, 2);
         t0 = now_seconds();
-        model->forward(prompt, *cache, logits.data());
+        model->forward_last(prompt, *cache);
+        int next_id = model->sample_next(sampler, {});  // waits for the prefill to finish
         const double prefill_s = now_seconds() - t0;
         row["prefill_tokens"] = prompt_len;
         row["prefill_tokens_per_s"] = prompt_len / prefill_s;
 
-        // Decode: greedy, one token at a time, each fed back.
+        // Decode: greedy, one token at a time, each fed back; sampling is part of the step.
         size_t cache_read_bytes = 0;
         t0 = now_seconds();
         for (int i = 0; i < gen; ++i) {
-            const int next[1] = {argmax(logits)};
+            const int next[1] = {next_id};
             cache_read_bytes += cache->stats().bytes_live;
-            model->forward(next, *cache, logits.data());
+            model->forward_last(next, *cache);
+            next_id = model->sample_next(sampler, {});
         }
         const double decode_s = now_seconds() - t0;
         const double rate = gen / decode_s;
@@ -84,6 +114,21 @@ int cmd_bench(const std::vector<std::string>& argv) {
         row["decode_bytes_per_token"] = bytes_per_token;
         row["decode_bytes_per_s"] = bytes_per_token * rate;
         if (peak > 0) row["decode_fraction_of_read_bandwidth"] = bytes_per_token * rate / peak;
+        if (copy_peak > 0)
+            row["decode_fraction_of_copy_bandwidth"] = bytes_per_token * rate / copy_peak;
+#ifdef LATENTCHAT_HAVE_CUDA
+        if (on_gpu && depth > 0) {
+            // The attention kernels alone, one layer, at this depth.
+            cuda::AttentionTiming a =
+                cuda::time_attention(c.num_attention_heads, c.qk_nope_head_dim,
+                                     c.qk_rope_head_dim, c.v_head_dim, c.kv_lora_rank, depth);
+            row["attention_seconds_per_layer"] = a.seconds;
+            row["attention_bytes_per_s"] = a.gbs * 1e9;
+            if (peak > 0) row["attention_fraction_of_read_bandwidth"] = a.gbs * 1e9 / peak;
+            if (copy_peak > 0)
+                row["attention_fraction_of_copy_bandwidth"] = a.gbs * 1e9 / copy_peak;
+        }
+#endif
         CacheStats s = cache->stats();
         row["cache_tokens"] = s.tokens;
         row["cache_bytes_allocated"] = s.bytes_allocated;

@@ -10,9 +10,7 @@
 #include <sstream>
 
 #include "error.h"
-#ifdef LATENTCHAT_HAVE_CUDA
-#include "device_query.h"
-#endif
+#include "backend_select.h"
 #include "generator.h"
 #include "model_locator.h"
 #include "npy.h"
@@ -30,25 +28,11 @@ fs::path model_dir_from(const Args& args) {
 
 ModelOptions model_options_from(const Args& args) {
     ModelOptions o;
-    std::string device = args.str("device", "cpu");
-    if (device != "cpu" && device != "cuda")
-        throw Error("--device must be cpu or cuda, got '" + device + "'");
-    if (device == "cuda") {
-        // The CUDA backend's kernels are not written yet: say so once and run on the CPU.
-#ifdef LATENTCHAT_HAVE_CUDA
-        cuda::DeviceInfo gpu = cuda::query_devices();
-        if (gpu.count == 0)
-            std::cerr << "latentchat-cli: no usable GPU (" << gpu.problem
-                      << "); running on the CPU\n";
-        else
-            std::cerr << "latentchat-cli: found " << gpu.name
-                      << ", but the CUDA backend is not in this version yet; running on the CPU\n";
-#else
-        std::cerr << "latentchat-cli: this build has no CUDA support; running on the CPU\n";
-#endif
-    }
+    o.device = args.str("device", "cpu");
+    if (o.device != "cpu" && o.device != "cuda")
+        throw Error("--device must be cpu or cuda, got '" + o.device + "'");
     o.threads = args.integer("threads", 0, 0, 1024);
-    o.max_batch = args.integer("batch", 64, 1, 4096);
+    o.max_batch = args.integer("batch", o.device == "cuda" ? 256 : 64, 1, 4096);
     std::string attention = args.str("attention", "absorbed");
     if (attention == "absorbed") {
         o.attention = AttentionMode::Absorbed;
@@ -62,7 +46,10 @@ ModelOptions model_options_from(const Args& args) {
 
 std::unique_ptr<Model> load_model(const Args& args) {
     ModelOptions options = model_options_from(args);
-    return Model::load(model_dir_from(args), options);
+    const std::filesystem::path dir = model_dir_from(args);  // its errors come first
+    BackendChoice choice = make_backend(options.device, options.threads);
+    if (!choice.notice.empty()) std::cerr << "latentchat-cli: " << choice.notice << "\n";
+    return Model::load(dir, options, std::move(choice.backend));
 }
 
 namespace {

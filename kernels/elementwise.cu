@@ -1,0 +1,78 @@
+#include "cuda_common.cuh"
+#include "elementwise.cuh"
+
+namespace lc::cuda {
+namespace {
+
+template <class T>
+__global__ void embed_kernel(const T* __restrict__ table, int64_t ld, int cols,
+                             const int* __restrict__ ids, float* __restrict__ out) {
+    const int t = blockIdx.x;
+    const T* row = table + static_cast<int64_t>(ids[t]) * ld;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+        out[static_cast<int64_t>(t) * cols + c] = to_f32<T>(row[c]);
+}
+
+__global__ void rms_norm_kernel(const float* __restrict__ x, int64_t xs,
+                                const float* __restrict__ weight, float eps, float* y, int64_t ys,
+                                int dim) {
+    __shared__ float partial[32];
+    const float* xr = x + blockIdx.x * xs;
+    float* yr = y + blockIdx.x * ys;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        ss += xr[i] * xr[i];
+    ss = block_sum(ss, partial);
+    const float inv = rsqrtf(ss / dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        yr[i] = weight[i] * (xr[i] * inv);
+}
+
+__global__ void add_kernel(float* __restrict__ y, const float* __restrict__ x, size_t n) {
+    for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        y[i] += x[i];
+}
+
+__global__ void silu_mul_kernel(const float* gate, const float* up, float* out, size_t n) {
+    for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+unsigned blocks_for(size_t n) {
+    return static_cast<unsigned>(std::min<size_t>((n + 255) / 256, 4096));
+}
+
+}  // namespace
+
+void embed(const WeightMatrix& table, const int* ids, int n, float* out, cudaStream_t stream) {
+    if (n <= 0) return;
+    with_dtype(table.dtype, [&]<class T>() {
+        embed_kernel<T><<<n, 256, 0, stream>>>(static_cast<const T*>(table.data), table.row_stride,
+                                               static_cast<int>(table.cols), ids, out);
+    });
+    check_launch("embed");
+}
+
+void rms_norm(const float* x, int64_t x_stride, const float* weight, float eps, float* y,
+              int64_t y_stride, int n, int dim, cudaStream_t stream) {
+    if (n <= 0) return;
+    rms_norm_kernel<<<n, dim >= 1024 ? 512 : 256, 0, stream>>>(x, x_stride, weight, eps, y,
+                                                               y_stride, dim);
+    check_launch("rms_norm");
+}
+
+void add(float* y, const float* x, size_t n, cudaStream_t stream) {
+    if (n == 0) return;
+    add_kernel<<<blocks_for(n), 256, 0, stream>>>(y, x, n);
+    check_launch("add");
+}
+
+void silu_mul(const float* gate, const float* up, float* out, size_t n, cudaStream_t stream) {
+    if (n == 0) return;
+    silu_mul_kernel<<<blocks_for(n), 256, 0, stream>>>(gate, up, out, n);
+    check_launch("silu_mul");
+}
+
+}  // namespace lc::cuda

@@ -1,0 +1,17 @@
+#pragma once
+// The tensor-core product of prefill: W (BF16 or F16) times a chunk of f32 activations, which
+// are rounded to W's type on their way into shared memory; f32 accumulation.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cpu_matmul.h"
+
+namespace lc::cuda {
+
+bool gemm_supported(const WeightMatrix& w);
+// With `up` set, writes silu(W x) * (up x), as gemv() does.
+void gemm(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t x_stride,
+          float* y, int64_t y_stride, int n_tokens, bool accumulate, cudaStream_t stream);
+
+}  // namespace lc::cuda

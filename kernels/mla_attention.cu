@@ -1,0 +1,543 @@
+#include "cuda_common.cuh"
+#include "mla_attention.cuh"
+
+namespace lc::cuda {
+namespace {
+
+constexpr int kTileKeys = 64;  // one cache page: a tile never straddles two pages
+constexpr int kAttnThreads = 128;
+constexpr int kRowPad = 8;  // bf16 elements: shifts rows by 4 banks, keeps 16-byte alignment
+
+__device__ __forceinline__ const __nv_bfloat16* cache_row(const PagedCache& c, int layer,
+                                                          int position) {
+    const auto* page = static_cast<const __nv_bfloat16*>(c.pages[position / c.page_tokens]);
+    return page + (static_cast<int64_t>(layer) * c.page_tokens + position % c.page_tokens) *
+                      (c.d_c + c.d_rope);
+}
+
+// Keys [begin, end) of split `s` for a query with `n_keys` keys: equal page-aligned chunks.
+__device__ __forceinline__ void split_range(int n_keys, int splits, int s, int* begin, int* end) {
+    int chunk = (n_keys + splits - 1) / splits;
+    chunk = (chunk + kTileKeys - 1) / kTileKeys * kTileKeys;
+    *begin = s * chunk;
+    *end = min(n_keys, *begin + chunk);
+}
+
+// ---- absorb_query ----------------------------------------------------------------------------
+
+template <class T>
+__global__ void absorb_kernel(MlaShape sh, const float* __restrict__ q, const T* __restrict__ kv_b,
+                              int64_t ld, float scale, __nv_bfloat16* __restrict__ q_abs) {
+    extern __shared__ float q_nope[];  // [d_nope]
+    const int h = blockIdx.y, t = blockIdx.z;
+    const int qk = sh.d_nope + sh.d_rope;
+    const float* qh = q + (static_cast<int64_t>(t) * sh.n_heads + h) * qk;
+    for (int i = threadIdx.x; i < sh.d_nope; i += blockDim.x)
+        q_nope[i] = qh[i];
+    __syncthreads();
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= sh.width()) return;
+    float v;
+    if (c < sh.d_c) {
+        const T* w_uk = kv_b + static_cast<int64_t>(h) * (sh.d_nope + sh.d_v) * ld + c;
+        v = 0.0f;
+        for (int i = 0; i < sh.d_nope; ++i)
+            v += to_f32<T>(w_uk[i * ld]) * q_nope[i];
+    } else {
+        v = qh[sh.d_nope + c - sh.d_c];
+    }
+    const int64_t row = static_cast<int64_t>(t) * sh.groups() * kHeadsPerGroup + h;
+    q_abs[row * sh.width() + c] = __float2bfloat16(v * scale);
+}
+
+// ---- attention_splits: tensor cores ------------------------------------------------------------
+
+__device__ __forceinline__ void mma_bf16(float* d, const uint32_t* a, const uint32_t* b) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+__device__ __forceinline__ uint32_t lds32(const __nv_bfloat16* p) {
+    return *reinterpret_cast<const uint32_t*>(p);
+}
+__device__ __forceinline__ uint32_t pack(__nv_bfloat16 lo, __nv_bfloat16 hi) {
+    return static_cast<uint32_t>(__bfloat16_as_ushort(lo)) |
+           (static_cast<uint32_t>(__bfloat16_as_ushort(hi)) << 16);
+}
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+    asm volatile("cp.async.wait_all;\n" ::);
+}
+
+struct AttnSmem {
+    int stride;  // bf16 elements per row of q / keys
+    __nv_bfloat16* q;     // [16][stride]
+    __nv_bfloat16* keys;  // [64][stride]
+    float* scores;        // [16][kTileKeys + 4]
+    __nv_bfloat16* probs; // [16][kTileKeys + 8]
+    float* alpha;         // [16]
+    float* m;             // [16]
+    float* l;             // [16]
+};
+
+__host__ __device__ inline size_t attn_smem_bytes(int width) {
+    const size_t stride = width + kRowPad;
+    return (16 + kTileKeys) * stride * 2 + 16 * (kTileKeys + 4) * 4 + 16 * (kTileKeys + 8) * 2 +
+           3 * 16 * 4;
+}
+
+__device__ inline AttnSmem attn_smem(unsigned char* base, int width) {
+    AttnSmem s;
+    s.stride = width + kRowPad;
+    s.q = reinterpret_cast<__nv_bfloat16*>(base);
+    s.keys = s.q + 16 * s.stride;
+    s.scores = reinterpret_cast<float*>(s.keys + kTileKeys * s.stride);
+    s.probs = reinterpret_cast<__nv_bfloat16*>(s.scores + 16 * (kTileKeys + 4));
+    s.alpha = reinterpret_cast<float*>(s.probs + 16 * (kTileKeys + 8));
+    s.m = s.alpha + 16;
+    s.l = s.m + 16;
+    return s;
+}
+
+// One block: one query token, 16 heads, one split of the keys. 4 warps: for scores each warp
+// takes 16 of the tile's 64 keys; for the output each warp owns d_c / 4 latent columns
+// (NT tiles of 8).
+template <int NT>
+__global__ void __launch_bounds__(kAttnThreads)
+    attention_mma_kernel(MlaShape sh, PagedCache cache, int layer, const int* first_position,
+                         int splits, const __nv_bfloat16* __restrict__ q_abs,
+                         float* __restrict__ part_o, float* __restrict__ part_ml) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    const int width = sh.width();
+    AttnSmem sm = attn_smem(smem_raw, width);
+    const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
+    const int groups = sh.groups();
+    const int64_t item = (static_cast<int64_t>(t) * groups + g) * splits + s;
+    const int n_keys = *first_position + t + 1;
+    int begin, end;
+    split_range(n_keys, splits, s, &begin, &end);
+    const int tid = threadIdx.x, lane = tid % kWarp, warp = tid / kWarp;
+    if (begin >= end) {  // an empty split: the combine step skips it
+        if (tid < 16) {
+            part_ml[(item * 16 + tid) * 2] = -INFINITY;
+            part_ml[(item * 16 + tid) * 2 + 1] = 0.0f;
+        }
+        return;
+    }
+
+    // Queries of the 16 heads.
+    const __nv_bfloat16* qg = q_abs + (static_cast<int64_t>(t) * groups + g) * 16 * width;
+    const int chunks_per_row = width / 8;  // 16-byte pieces
+    for (int i = tid; i < 16 * chunks_per_row; i += kAttnThreads) {
+        const int r = i / chunks_per_row, c = i % chunks_per_row;
+        cp_async16(sm.q + r * sm.stride + c * 8, qg + r * width + c * 8);
+    }
+    if (tid < 16) {
+        sm.m[tid] = -INFINITY;
+        sm.l[tid] = 0.0f;
+    }
+
+    const int gid = lane / 4, tig = lane % 4;  // mma fragment coordinates
+    const int col0 = warp * (sh.d_c / 4);
+    float acc[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+        acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+
+    for (int tile = begin; tile < end; tile += kTileKeys) {
+        const int valid = min(kTileKeys, end - tile);
+        const __nv_bfloat16* rows = cache_row(cache, layer, tile);
+        for (int i = tid; i < kTileKeys * chunks_per_row; i += kAttnThreads) {
+            const int r = i / chunks_per_row, c = i % chunks_per_row;
+            __nv_bfloat16* dst = sm.keys + r * sm.stride + c * 8;
+            if (r < valid) {
+                cp_async16(dst, rows + static_cast<int64_t>(r) * width + c * 8);
+            } else {
+                *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+            }
+        }
+        cp_async_wait_all();
+        __syncthreads();
+
+        // Scores: S[16 heads][16 keys of this warp] = Q K^T.
+        {
+            float sc[2][4] = {};
+            const int key0 = warp * 16;
+            for (int k0 = 0; k0 < width; k0 += 16) {
+                uint32_t a[4];
+                a[0] = lds32(sm.q + gid * sm.stride + k0 + 2 * tig);
+                a[1] = lds32(sm.q + (gid + 8) * sm.stride + k0 + 2 * tig);
+                a[2] = lds32(sm.q + gid * sm.stride + k0 + 2 * tig + 8);
+                a[3] = lds32(sm.q + (gid + 8) * sm.stride + k0 + 2 * tig + 8);
+#pragma unroll
+                for (int j = 0; j < 2; ++j) {
+                    const __nv_bfloat16* kr = sm.keys + (key0 + j * 8 + gid) * sm.stride + k0;
+                    uint32_t b[2] = {lds32(kr + 2 * tig), lds32(kr + 2 * tig + 8)};
+                    mma_bf16(sc[j], a, b);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+                const int k = key0 + j * 8 + 2 * tig;
+                float* r0 = sm.scores + gid * (kTileKeys + 4);
+                float* r1 = sm.scores + (gid + 8) * (kTileKeys + 4);
+                r0[k] = k < valid ? sc[j][0] : -INFINITY;
+                r0[k + 1] = k + 1 < valid ? sc[j][1] : -INFINITY;
+                r1[k] = k < valid ? sc[j][2] : -INFINITY;
+                r1[k + 1] = k + 1 < valid ? sc[j][3] : -INFINITY;
+            }
+        }
+        __syncthreads();
+
+        // Online softmax: 8 threads per head row, 8 keys each.
+        {
+            const int r = tid / 8, sub = tid % 8;
+            const float* sr = sm.scores + r * (kTileKeys + 4) + sub * 8;
+            float mx = -INFINITY;
+#pragma unroll
+            for (int i = 0; i < 8; ++i)
+                mx = fmaxf(mx, sr[i]);
+#pragma unroll
+            for (int o = 4; o > 0; o >>= 1)
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+            const float m_old = sm.m[r];
+            const float m_new = fmaxf(m_old, mx);
+            float sum = 0.0f;
+            __nv_bfloat16* pr = sm.probs + r * (kTileKeys + 8) + sub * 8;
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                const __nv_bfloat16 p = __float2bfloat16(__expf(sr[i] - m_new));
+                pr[i] = p;
+                sum += __bfloat162float(p);
+            }
+#pragma unroll
+            for (int o = 4; o > 0; o >>= 1)
+                sum += __shfl_xor_sync(0xffffffffu, sum, o);
+            __syncwarp();
+            if (sub == 0) {
+                const float alpha = __expf(m_old - m_new);  // 0 on the first tile
+                sm.alpha[r] = alpha;
+                sm.m[r] = m_new;
+                sm.l[r] = sm.l[r] * alpha + sum;
+            }
+        }
+        __syncthreads();
+
+        // Output: O[16][this warp's columns] = alpha * O + P V, V = the tile's c_kv.
+        {
+            const float a_lo = sm.alpha[gid], a_hi = sm.alpha[gid + 8];
+#pragma unroll
+            for (int j = 0; j < NT; ++j) {
+                acc[j][0] *= a_lo;
+                acc[j][1] *= a_lo;
+                acc[j][2] *= a_hi;
+                acc[j][3] *= a_hi;
+            }
+#pragma unroll
+            for (int kk = 0; kk < kTileKeys; kk += 16) {
+                uint32_t a[4];
+                const __nv_bfloat16* p0 = sm.probs + gid * (kTileKeys + 8) + kk + 2 * tig;
+                const __nv_bfloat16* p1 = sm.probs + (gid + 8) * (kTileKeys + 8) + kk + 2 * tig;
+                a[0] = lds32(p0);
+                a[1] = lds32(p1);
+                a[2] = lds32(p0 + 8);
+                a[3] = lds32(p1 + 8);
+                const __nv_bfloat16* v0 = sm.keys + (kk + 2 * tig) * sm.stride + col0 + gid;
+#pragma unroll
+                for (int j = 0; j < NT; ++j) {
+                    const __nv_bfloat16* v = v0 + j * 8;
+                    uint32_t b[2] = {pack(v[0], v[sm.stride]),
+                                     pack(v[8 * sm.stride], v[9 * sm.stride])};
+                    mma_bf16(acc[j], a, b);
+                }
+            }
+        }
+        __syncthreads();
+    }
+
+    float* out = part_o + item * 16 * sh.d_c;
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+        const int c = col0 + j * 8 + 2 * tig;
+        out[gid * sh.d_c + c] = acc[j][0];
+        out[gid * sh.d_c + c + 1] = acc[j][1];
+        out[(gid + 8) * sh.d_c + c] = acc[j][2];
+        out[(gid + 8) * sh.d_c + c + 1] = acc[j][3];
+    }
+    if (tid < 16) {
+        part_ml[(item * 16 + tid) * 2] = sm.m[tid];
+        part_ml[(item * 16 + tid) * 2 + 1] = sm.l[tid];
+    }
+}
+
+// ---- attention_splits: any shape (small models) -------------------------------------------------
+
+// One block per (split, head, token); the same partial-result layout as the tensor-core kernel.
+__global__ void attention_scalar_kernel(MlaShape sh, PagedCache cache, int layer,
+                                        const int* first_position, int splits,
+                                        const __nv_bfloat16* __restrict__ q_abs,
+                                        float* __restrict__ part_o, float* __restrict__ part_ml) {
+    extern __shared__ float shared[];  // q [width], o [d_c], scores [blockDim]
+    float* q = shared;
+    float* o = q + sh.width();
+    float* scores = o + sh.d_c;
+    __shared__ float stat[32];
+    const int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
+    const int groups = sh.groups();
+    const int g = h / kHeadsPerGroup, hr = h % kHeadsPerGroup;
+    const int64_t item = (static_cast<int64_t>(t) * groups + g) * splits + s;
+    const int n_keys = *first_position + t + 1;
+    int begin, end;
+    split_range(n_keys, splits, s, &begin, &end);
+    float* ml = part_ml + (item * 16 + hr) * 2;
+    if (begin >= end) {
+        if (threadIdx.x == 0) ml[0] = -INFINITY, ml[1] = 0.0f;
+        return;
+    }
+    const __nv_bfloat16* qh =
+        q_abs + ((static_cast<int64_t>(t) * groups * kHeadsPerGroup) + h) * sh.width();
+    for (int i = threadIdx.x; i < sh.width(); i += blockDim.x)
+        q[i] = __bfloat162float(qh[i]);
+    for (int i = threadIdx.x; i < sh.d_c; i += blockDim.x)
+        o[i] = 0.0f;
+    float m = -INFINITY, l = 0.0f;
+    __syncthreads();
+    for (int base = begin; base < end; base += blockDim.x) {
+        const int key = base + threadIdx.x;
+        float score = -INFINITY;
+        if (key < end) {
+            const __nv_bfloat16* row = cache_row(cache, layer, key);
+            score = 0.0f;
+            for (int i = 0; i < sh.width(); ++i)
+                score += q[i] * __bfloat162float(row[i]);
+        }
+        const float mx = block_max(score, stat);
+        const float m_new = fmaxf(m, mx);
+        const float p = key < end ? __expf(score - m_new) : 0.0f;
+        scores[threadIdx.x] = p;
+        const float alpha = __expf(m - m_new);
+        const float sum = block_sum(p, stat);  // its barriers also publish scores[]
+        l = l * alpha + sum;
+        m = m_new;
+        const int count = min(static_cast<int>(blockDim.x), end - base);
+        for (int c = threadIdx.x; c < sh.d_c; c += blockDim.x) {
+            float acc = o[c] * alpha;
+            for (int k = 0; k < count; ++k)
+                acc += scores[k] * __bfloat162float(cache_row(cache, layer, base + k)[c]);
+            o[c] = acc;
+        }
+        __syncthreads();
+    }
+    float* out = part_o + (item * 16 + hr) * sh.d_c;
+    for (int c = threadIdx.x; c < sh.d_c; c += blockDim.x)
+        out[c] = o[c];
+    if (threadIdx.x == 0) ml[0] = m, ml[1] = l;
+}
+
+// ---- combine_splits -------------------------------------------------------------------------------
+
+// One block per (head, token): merges the splits' partial softmax sums, then applies W_UV[h].
+template <class T>
+__global__ void combine_kernel(MlaShape sh, const T* __restrict__ kv_b, int64_t ld, int splits,
+                               const float* __restrict__ part_o,
+                               const float* __restrict__ part_ml, float* __restrict__ out) {
+    extern __shared__ float o_lat[];  // [d_c]
+    __shared__ float stat[32];
+    const int h = blockIdx.x, t = blockIdx.y;
+    const int groups = sh.groups();
+    const int g = h / kHeadsPerGroup, hr = h % kHeadsPerGroup;
+    const int64_t item0 = (static_cast<int64_t>(t) * groups + g) * splits;
+    float m = -INFINITY;
+    for (int s = threadIdx.x; s < splits; s += blockDim.x)
+        m = fmaxf(m, part_ml[((item0 + s) * 16 + hr) * 2]);
+    m = block_max(m, stat);
+    float l = 0.0f;
+    for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+        const float* ml = part_ml + ((item0 + s) * 16 + hr) * 2;
+        if (ml[1] > 0.0f) l += __expf(ml[0] - m) * ml[1];
+    }
+    l = block_sum(l, stat);
+    const float inv_l = 1.0f / l;
+    for (int c = threadIdx.x; c < sh.d_c; c += blockDim.x) {
+        float v = 0.0f;
+        for (int s = 0; s < splits; ++s) {
+            const float* ml = part_ml + ((item0 + s) * 16 + hr) * 2;
+            if (ml[1] > 0.0f) v += __expf(ml[0] - m) * part_o[((item0 + s) * 16 + hr) * sh.d_c + c];
+        }
+        o_lat[c] = v * inv_l;
+    }
+    __syncthreads();
+    // out[h][v] = W_UV[h][v] . o_lat: a warp per row.
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int warps = blockDim.x / kWarp;
+    const T* w_uv = kv_b + (static_cast<int64_t>(h) * (sh.d_nope + sh.d_v) + sh.d_nope) * ld;
+    for (int v = warp; v < sh.d_v; v += warps) {
+        const T* row = w_uv + static_cast<int64_t>(v) * ld;
+        float acc = 0.0f;
+        for (int c = lane; c < sh.d_c; c += kWarp)
+            acc += to_f32<T>(row[c]) * o_lat[c];
+        acc = warp_sum(acc);
+        if (lane == 0) out[(static_cast<int64_t>(t) * sh.n_heads + h) * sh.d_v + v] = acc;
+    }
+}
+
+// ---- naive ------------------------------------------------------------------------------------------
+
+template <class T>
+__global__ void naive_kernel(MlaShape sh, PagedCache cache, int layer, const int* first_position,
+                             const float* __restrict__ q, const T* __restrict__ kv_b, int64_t ld,
+                             float scale, float* __restrict__ out) {
+    extern __shared__ float shared[];  // latent [d_c], key [d_nope], value [d_v], o [d_v]
+    float* latent = shared;
+    float* key = latent + sh.d_c;
+    float* value = key + sh.d_nope;
+    float* o = value + sh.d_v;
+    __shared__ float stat[32];
+    const int h = blockIdx.x, t = blockIdx.y;
+    const int qk = sh.d_nope + sh.d_rope;
+    const float* qh = q + (static_cast<int64_t>(t) * sh.n_heads + h) * qk;
+    const T* w_uk = kv_b + static_cast<int64_t>(h) * (sh.d_nope + sh.d_v) * ld;
+    const T* w_uv = w_uk + static_cast<int64_t>(sh.d_nope) * ld;
+    for (int i = threadIdx.x; i < sh.d_v; i += blockDim.x)
+        o[i] = 0.0f;
+    float m = -INFINITY, l = 0.0f;
+    const int n_keys = *first_position + t + 1;
+    for (int s = 0; s < n_keys; ++s) {
+        const __nv_bfloat16* row = cache_row(cache, layer, s);
+        __syncthreads();
+        for (int i = threadIdx.x; i < sh.d_c; i += blockDim.x)
+            latent[i] = __bfloat162float(row[i]);
+        __syncthreads();
+        for (int i = threadIdx.x; i < sh.d_nope + sh.d_v; i += blockDim.x) {
+            const T* wr = w_uk + static_cast<int64_t>(i) * ld;
+            float acc = 0.0f;
+            for (int c = 0; c < sh.d_c; ++c)
+                acc += to_f32<T>(wr[c]) * latent[c];
+            if (i < sh.d_nope) {
+                key[i] = acc;
+            } else {
+                value[i - sh.d_nope] = acc;
+            }
+        }
+        __syncthreads();
+        float part = 0.0f;
+        for (int i = threadIdx.x; i < qk; i += blockDim.x)
+            part += qh[i] * (i < sh.d_nope ? key[i] : __bfloat162float(row[sh.d_c + i - sh.d_nope]));
+        const float score = block_sum(part, stat) * scale;
+        const float m_new = fmaxf(m, score);
+        const float alpha = __expf(m - m_new), p = __expf(score - m_new);
+        l = l * alpha + p;
+        m = m_new;
+        for (int i = threadIdx.x; i < sh.d_v; i += blockDim.x)
+            o[i] = o[i] * alpha + p * value[i];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < sh.d_v; i += blockDim.x)
+        out[(static_cast<int64_t>(t) * sh.n_heads + h) * sh.d_v + i] = o[i] / l;
+}
+
+template <int NT>
+void launch_mma(const MlaShape& sh, const PagedCache& cache, int layer, const int* first_position,
+                int n_tokens, int splits, const MlaScratch& scratch, cudaStream_t stream) {
+    const size_t bytes = attn_smem_bytes(sh.width());
+    const dim3 grid(splits, sh.groups(), n_tokens);
+    attention_mma_kernel<NT><<<grid, kAttnThreads, bytes, stream>>>(
+        sh, cache, layer, first_position, splits, scratch.q_abs, scratch.part_o, scratch.part_ml);
+}
+
+template <int NT>
+void allow_shared(size_t bytes) {
+    check(cudaFuncSetAttribute(attention_mma_kernel<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(bytes)),
+          "cudaFuncSetAttribute");
+}
+
+}  // namespace
+
+void prepare_attention(const MlaShape& sh) {
+    if (!tensor_core_attention_supported(sh)) return;
+    const size_t bytes = attn_smem_bytes(sh.width());
+    allow_shared<1>(bytes);
+    allow_shared<2>(bytes);
+    allow_shared<4>(bytes);
+    allow_shared<8>(bytes);
+    allow_shared<16>(bytes);
+}
+
+bool tensor_core_attention_supported(const MlaShape& sh) {
+    const int nt = sh.d_c / 32;
+    return sh.width() % 16 == 0 && sh.d_c % 32 == 0 &&
+           (nt == 1 || nt == 2 || nt == 4 || nt == 8 || nt == 16) &&
+           attn_smem_bytes(sh.width()) <= 200 * 1024;
+}
+
+void absorb_query(const MlaShape& sh, const float* q, const WeightMatrix& kv_b, float scale,
+                  int n_tokens, __nv_bfloat16* q_abs, cudaStream_t stream) {
+    if (n_tokens <= 0) return;
+    const dim3 grid((sh.width() + 127) / 128, sh.n_heads, n_tokens);
+    with_dtype(kv_b.dtype, [&]<class T>() {
+        absorb_kernel<T><<<grid, 128, sh.d_nope * sizeof(float), stream>>>(
+            sh, q, static_cast<const T*>(kv_b.data), kv_b.row_stride, scale, q_abs);
+    });
+    check_launch("absorb_query");
+}
+
+void attention_splits(const MlaShape& sh, const PagedCache& cache, int layer,
+                      const int* first_position, int n_tokens, int splits,
+                      const MlaScratch& scratch, cudaStream_t stream) {
+    if (n_tokens <= 0) return;
+    if (static_cast<int64_t>(n_tokens) * splits > scratch.max_items)
+        throw Error("internal: attention scratch too small");
+    if (tensor_core_attention_supported(sh)) {
+        switch (sh.d_c / 32) {
+            case 1: launch_mma<1>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
+            case 2: launch_mma<2>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
+            case 4: launch_mma<4>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
+            case 8: launch_mma<8>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
+            default: launch_mma<16>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
+        }
+    } else {
+        const dim3 grid(splits, sh.n_heads, n_tokens);
+        const int threads = 128;
+        const size_t bytes = (sh.width() + sh.d_c + threads) * sizeof(float);
+        attention_scalar_kernel<<<grid, threads, bytes, stream>>>(sh, cache, layer, first_position,
+                                                                  splits, scratch.q_abs,
+                                                                  scratch.part_o, scratch.part_ml);
+    }
+    check_launch("attention_splits");
+}
+
+void combine_splits(const MlaShape& sh, const WeightMatrix& kv_b, int n_tokens, int splits,
+                    const MlaScratch& scratch, float* out, cudaStream_t stream) {
+    if (n_tokens <= 0) return;
+    const dim3 grid(sh.n_heads, n_tokens);
+    with_dtype(kv_b.dtype, [&]<class T>() {
+        combine_kernel<T><<<grid, 256, sh.d_c * sizeof(float), stream>>>(
+            sh, static_cast<const T*>(kv_b.data), kv_b.row_stride, splits, scratch.part_o,
+            scratch.part_ml, out);
+    });
+    check_launch("combine_splits");
+}
+
+void naive_attention(const MlaShape& sh, const PagedCache& cache, int layer,
+                     const int* first_position, int n_tokens, const float* q,
+                     const WeightMatrix& kv_b, float scale, float* out, cudaStream_t stream) {
+    if (n_tokens <= 0) return;
+    const dim3 grid(sh.n_heads, n_tokens);
+    const size_t bytes = (sh.d_c + sh.d_nope + 2 * sh.d_v) * sizeof(float);
+    with_dtype(kv_b.dtype, [&]<class T>() {
+        naive_kernel<T><<<grid, 128, bytes, stream>>>(sh, cache, layer, first_position, q,
+                                                      static_cast<const T*>(kv_b.data),
+                                                      kv_b.row_stride, scale, out);
+    });
+    check_launch("naive_attention");
+}
+
+}  // namespace lc::cuda
