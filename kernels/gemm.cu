@@ -44,7 +44,9 @@ __global__ void __launch_bounds__(kThreads)
                 int64_t ys, int n_tokens, int accumulate) {
     __shared__ __align__(32) T a_tile[kTileRows][kTileK + kPad];
     __shared__ __align__(32) T u_tile[SWIGLU ? kTileRows : 1][kTileK + kPad];
+    // x = hi + lo, both in W's type: two products keep x's f32 precision (W is exact already).
     __shared__ __align__(32) T b_tile[kTileTokens][kTileK + kPad];  // [token][k]: B col-major
+    __shared__ __align__(32) T b_lo[kTileTokens][kTileK + kPad];
     __shared__ __align__(32) float c_tile[kTileRows][kTileTokens + 4];
 
     const int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileTokens;
@@ -69,26 +71,34 @@ __global__ void __launch_bounds__(kThreads)
         for (int i = threadIdx.x; i < kTileTokens * kTileK; i += kThreads) {
             const int t = i / kTileK, k = i % kTileK;
             const bool in = tok0 + t < n_tokens && k0 + k < cols;
-            b_tile[t][k] = from_f32<T>(in ? x[static_cast<int64_t>(tok0 + t) * xs + k0 + k] : 0.0f);
+            const float v = in ? x[static_cast<int64_t>(tok0 + t) * xs + k0 + k] : 0.0f;
+            const T hi = from_f32<T>(v);
+            b_tile[t][k] = hi;
+            b_lo[t][k] = from_f32<T>(v - to_f32<T>(hi));
         }
         __syncthreads();
 #pragma unroll
         for (int kk = 0; kk < kTileK; kk += 16) {
             FragA a[2], u[2];
-            FragB b[2];
+            FragB b[2], lo[2];
 #pragma unroll
             for (int i = 0; i < 2; ++i) {
                 wmma::load_matrix_sync(a[i], &a_tile[wr * 32 + i * 16][kk], kTileK + kPad);
                 if constexpr (SWIGLU)
                     wmma::load_matrix_sync(u[i], &u_tile[wr * 32 + i * 16][kk], kTileK + kPad);
                 wmma::load_matrix_sync(b[i], &b_tile[wc * 32 + i * 16][kk], kTileK + kPad);
+                wmma::load_matrix_sync(lo[i], &b_lo[wc * 32 + i * 16][kk], kTileK + kPad);
             }
 #pragma unroll
             for (int i = 0; i < 2; ++i)
 #pragma unroll
                 for (int j = 0; j < 2; ++j) {
                     wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
-                    if constexpr (SWIGLU) wmma::mma_sync(acc_up[i][j], u[i], b[j], acc_up[i][j]);
+                    wmma::mma_sync(acc[i][j], a[i], lo[j], acc[i][j]);
+                    if constexpr (SWIGLU) {
+                        wmma::mma_sync(acc_up[i][j], u[i], b[j], acc_up[i][j]);
+                        wmma::mma_sync(acc_up[i][j], u[i], lo[j], acc_up[i][j]);
+                    }
                 }
         }
         __syncthreads();

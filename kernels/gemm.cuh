@@ -1,6 +1,7 @@
 #pragma once
-// The tensor-core product of prefill: W (BF16 or F16) times a chunk of f32 activations, which
-// are rounded to W's type on their way into shared memory; f32 accumulation.
+// The tensor-core product of prefill: W (BF16 or F16) times a chunk of f32 activations, each
+// split into a high and a low part of W's type (two products, so x keeps about 16 bits of
+// mantissa instead of 8); f32 accumulation.
 #include <cuda_runtime.h>
 
 #include <cstdint>
