@@ -21,7 +21,9 @@ enum class AttentionMode {
     Naive,     // keys and values up-projected from the cache per head (test oracle)
 };
 
-// Everything the attention op needs to know about one call.
+// Everything the attention op needs to know about one call. With `kv_a` set, the op first
+// rotates q_pe, then writes the chunk's latent rows (RMSNorm(c_kv) * kv_norm, RoPE(k_pe)) to
+// the cache, then attends; without it, q_pe is already rotated and the rows are in the cache.
 struct AttentionArgs {
     int layer = 0;
     int first_position = 0;  // position of the first query token
@@ -29,9 +31,22 @@ struct AttentionArgs {
     int n_heads = 0;
     int d_nope = 0, d_rope = 0, d_v = 0, d_c = 0;
     float scale = 1.0f;
-    const float* q = nullptr;  // [n_tokens, n_heads, d_nope + d_rope], q_pe already rotated
+    float* q = nullptr;  // [n_tokens, n_heads, d_nope + d_rope]
+    const float* kv_a = nullptr;     // [n_tokens, d_c + d_rope] as kv_a_proj_with_mqa writes it
+    const float* kv_norm = nullptr;  // [d_c]
+    float kv_eps = 1e-6f;
+    const Rope* rope = nullptr;
     const WeightMatrix* kv_b = nullptr;  // [n_heads * (d_nope + d_v), d_c]
     float* out = nullptr;                // [n_tokens, n_heads * d_v]
+};
+
+// One output of Backend::project(): y (=|+=) W xn, or SwiGLU's silu(W xn) * (up xn).
+struct Projection {
+    const WeightMatrix* w = nullptr;
+    const WeightMatrix* up = nullptr;
+    float* y = nullptr;
+    int64_t y_stride = 0;
+    bool accumulate = false;
 };
 
 struct MoeArgs {
@@ -39,8 +54,8 @@ struct MoeArgs {
     int n_tokens = 0;
     const float* x = nullptr;              // [n_tokens, d], the normed hidden state
     const float* router_logits = nullptr;  // [n_tokens, n_routed]
-    const LayerWeights* layer = nullptr;
-    float* out = nullptr;  // [n_tokens, d]; the routed experts' weighted sum is added to it
+    const LayerWeights* layer = nullptr;  // its routed and shared experts
+    float* out = nullptr;  // [n_tokens, d]; routed (weighted) and shared experts are added to it
 };
 
 class Backend {
@@ -90,6 +105,10 @@ public:
     virtual void embed(const WeightMatrix& table, const int* ids, int n, float* out) = 0;
     virtual void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
                         int64_t y_stride, int n) = 0;
+    // xn[t] = RMSNorm(x[t]) * norm (x itself when norm is null, and xn is then not written),
+    // then every projection of xn: one pass where a backend can fuse them (decode on the GPU).
+    virtual void project(const float* x, int64_t x_stride, const float* norm, float eps,
+                         float* xn, int dim, std::span<const Projection> outs, int n) = 0;
     // y[t] += W x[t] (residual connections without a separate add).
     virtual void matmul_add(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
                             int64_t y_stride, int n) = 0;
@@ -106,13 +125,12 @@ public:
     virtual void store_latent(LatentCache& cache, int layer, int first_position, int n,
                               const float* kv_a, const float* norm, float eps,
                               const Rope& rope) = 0;
-    virtual void attention(AttentionMode mode, const LatentCache& cache,
-                           const AttentionArgs& args) = 0;
+    virtual void attention(AttentionMode mode, LatentCache& cache, const AttentionArgs& args) = 0;
     // y[i] += x[i]
     virtual void add(float* y, const float* x, size_t n) = 0;
     // out[t, i] = silu(gate[t, i]) * up[t, i]
     virtual void silu_mul(const float* gate, const float* up, float* out, int n, int dim) = 0;
-    // Routed experts of one MoE layer (routing included).
+    // One MoE layer: routing, the chosen routed experts and the shared experts.
     virtual void moe(const ModelConfig& config, const MoeArgs& args) = 0;
 };
 

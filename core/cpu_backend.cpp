@@ -57,6 +57,26 @@ public:
         lc::matmul(pool_, w, x, x_stride, y, y_stride, n);
     }
 
+    void project(const float* x, int64_t x_stride, const float* norm, float eps, float* xn,
+                 int dim, std::span<const Projection> outs, int n) override {
+        const float* in = x;
+        int64_t in_stride = x_stride;
+        if (norm) {
+            rms_norm(x, x_stride, norm, eps, xn, dim, n, dim);
+            in = xn;
+            in_stride = dim;
+        }
+        for (const Projection& p : outs) {
+            if (p.up) {
+                swiglu(*p.w, *p.up, in, in_stride, p.y, p.y_stride, n);
+            } else if (p.accumulate) {
+                matmul_add(*p.w, in, in_stride, p.y, p.y_stride, n);
+            } else {
+                lc::matmul(pool_, *p.w, in, in_stride, p.y, p.y_stride, n);
+            }
+        }
+    }
+
     void matmul_add(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
                     int64_t y_stride, int n) override {
         float* tmp = thread_scratch(static_cast<size_t>(n) * w.rows);
@@ -118,7 +138,14 @@ public:
         }
     }
 
-    void attention(AttentionMode mode, const LatentCache& cache, const AttentionArgs& a) override {
+    void attention(AttentionMode mode, LatentCache& cache, const AttentionArgs& a) override {
+        if (a.kv_a) {
+            const int qk = a.d_nope + a.d_rope;
+            rope(a.q, static_cast<int64_t>(a.n_heads) * qk, a.n_heads, qk, a.d_nope,
+                 a.first_position, a.n_tokens, *a.rope);
+            store_latent(cache, a.layer, a.first_position, a.n_tokens, a.kv_a, a.kv_norm, a.kv_eps,
+                         *a.rope);
+        }
         if (mode == AttentionMode::Absorbed) {
             absorbed_attention(cache, a);
         } else {
@@ -153,7 +180,7 @@ private:
     std::vector<float> moe_weights_;
     std::vector<int> moe_tokens_;
     std::vector<float> moe_token_weights_;
-    std::vector<float> moe_x_, moe_gate_, moe_up_, moe_y_;
+    std::vector<float> moe_x_, moe_gate_, moe_up_, moe_y_, moe_shared_h_;
 };
 
 // score[h][s] = (q_lat[h] . c_kv[s] + q_pe[h] . k_pe[s]) * scale, with q_lat[h] = W_UK[h]^T
@@ -270,6 +297,14 @@ void CpuBackend::moe(const ModelConfig& c, const MoeArgs& a) {
         for (int i = 0; i < m; ++i)
             axpy_f32(moe_token_weights_[i], &moe_y_[static_cast<size_t>(i) * d],
                      a.out + static_cast<int64_t>(moe_tokens_[i]) * d, d);
+    }
+    const FeedForwardWeights& sh = L.shared;
+    if (sh.intermediate > 0) {  // the always-on experts
+        // Not thread_scratch(): swiglu() and matmul_add() use that themselves.
+        const size_t need = static_cast<size_t>(n) * sh.intermediate;
+        if (moe_shared_h_.size() < need) moe_shared_h_.resize(need);
+        swiglu(sh.gate, sh.up, a.x, d, moe_shared_h_.data(), sh.intermediate, n);
+        matmul_add(sh.down, moe_shared_h_.data(), sh.intermediate, a.out, d, n);
     }
 }
 

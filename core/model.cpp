@@ -48,6 +48,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
     m->x_ = be.alloc(B * d);
     m->xn_ = be.alloc(B * d);
     m->q_a_ = be.alloc(B * std::max(c.q_lora_rank, 1));
+    m->q_an_ = be.alloc(B * std::max(c.q_lora_rank, 1));
     m->q_ = be.alloc(B * n_h * c.qk_head_dim());
     m->kv_a_ = be.alloc(B * (c.kv_lora_rank + c.qk_rope_head_dim));
     m->attn_ = be.alloc(B * n_h * c.v_head_dim);
@@ -182,15 +183,11 @@ void Model::layers_and_logits(const int* ids, int n, LatentCache& cache, bool wa
     be.embed(weights_.embed, ids, n, x_);  // x: [n, d]
     for (int l = 0; l < c.num_hidden_layers; ++l) {
         const LayerWeights& w = weights_.layers[l];
-        // h = x + Attention(RMSNorm(x)): o_proj adds its product into x.
-        be.rms_norm(x_, d, w.input_norm.data(), eps, xn_, d, n, d);
-        attention_block(w, l, n, p0, cache);
-        // x = h + FFN(RMSNorm(h)): the down projections add into x.
-        be.rms_norm(x_, d, w.post_attention_norm.data(), eps, xn_, d, n, d);
+        attention_block(w, l, n, p0, cache);  // x += W_O Attention(RMSNorm(x))
         if (w.is_moe) {
-            moe_block(w, n);
+            moe_block(w, n);  // x += MoE(RMSNorm(x))
         } else {
-            feed_forward(w.dense, xn_, n);
+            feed_forward(w, n);  // x += FFN(RMSNorm(x))
         }
     }
     if (!want_logits) return;
@@ -211,23 +208,24 @@ void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, Lat
     const int n_h = c.num_attention_heads;
     const int qk = c.qk_head_dim();
     const int kv_row = c.kv_lora_rank + c.qk_rope_head_dim;
+    const float eps = static_cast<float>(c.rms_norm_eps);
 
-    // Query: q = W_UQ RMSNorm(W_DQ h), or q = W_Q h.        q: [n, n_h, d_nope + d_rope]
+    // xn = RMSNorm(x); [c_kv ; k_pe] = W_DKV xn; q = W_UQ RMSNorm(W_DQ xn), or q = W_Q xn.
+    // q: [n, n_h, d_nope + d_rope]   kv_a: [n, d_c + d_rope]
     if (c.q_lora_rank > 0) {
-        be.matmul(w.q_a_proj, xn_, d, q_a_, c.q_lora_rank, n);  // [n, d_cq]
-        be.rms_norm(q_a_, c.q_lora_rank, w.q_a_norm.data(), kLatentNormEps, q_a_, c.q_lora_rank, n,
-                    c.q_lora_rank);
-        be.matmul(w.q_b_proj, q_a_, c.q_lora_rank, q_, n_h * qk, n);
+        const Projection first[] = {{&w.q_a_proj, nullptr, q_a_, c.q_lora_rank, false},
+                                    {&w.kv_a_proj, nullptr, kv_a_, kv_row, false}};
+        be.project(x_, d, w.input_norm.data(), eps, xn_, d, first, n);
+        const Projection second[] = {{&w.q_b_proj, nullptr, q_, n_h * qk, false}};
+        be.project(q_a_, c.q_lora_rank, w.q_a_norm.data(), kLatentNormEps, q_an_, c.q_lora_rank,
+                   second, n);  // [n, d_cq] -> [n, n_h * qk]
     } else {
-        be.matmul(w.q_proj, xn_, d, q_, n_h * qk, n);
+        const Projection both[] = {{&w.q_proj, nullptr, q_, n_h * qk, false},
+                                   {&w.kv_a_proj, nullptr, kv_a_, kv_row, false}};
+        be.project(x_, d, w.input_norm.data(), eps, xn_, d, both, n);
     }
-    be.rope(q_, static_cast<int64_t>(n_h) * qk, n_h, qk, c.qk_nope_head_dim, p0, n, *rope_);
 
-    // [c_kv ; k_pe] = W_DKV h; the cache keeps RMSNorm(c_kv) and RoPE(k_pe).   kv_a: [n, d_c +
-    // d_rope]
-    be.matmul(w.kv_a_proj, xn_, d, kv_a_, kv_row, n);
-    be.store_latent(cache, layer, p0, n, kv_a_, w.kv_a_norm.data(), kLatentNormEps, *rope_);
-
+    // RoPE on q_pe, the cache keeps RMSNorm(c_kv) and RoPE(k_pe), then attention over it.
     AttentionArgs a;
     a.layer = layer;
     a.first_position = p0;
@@ -239,6 +237,10 @@ void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, Lat
     a.d_c = c.kv_lora_rank;
     a.scale = static_cast<float>(c.softmax_scale());
     a.q = q_;
+    a.kv_a = kv_a_;
+    a.kv_norm = w.kv_a_norm.data();
+    a.kv_eps = kLatentNormEps;
+    a.rope = rope_.get();
     a.kv_b = &w.kv_b_proj;
     a.out = attn_;  // [n, n_h * d_v]
     be.attention(options_.attention, cache, a);
@@ -246,20 +248,26 @@ void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, Lat
                   n);  // x += W_O o:   [n, d]
 }
 
-// x += down(silu(gate x_n) * up x_n)
-void Model::feed_forward(const FeedForwardWeights& w, const float* xn, int n) {
+// x += down(silu(gate xn) * up xn), xn = RMSNorm(x)
+void Model::feed_forward(const LayerWeights& w, int n) {
     Backend& be = *backend_;
     const int d = config_.hidden_size;
-    const int I = w.intermediate;
-    be.swiglu(w.gate, w.up, xn, d, gate_, I, n);  // [n, I]
-    be.matmul_add(w.down, gate_, I, x_, d, n);   // [n, d]
+    const int I = w.dense.intermediate;
+    const float eps = static_cast<float>(config_.rms_norm_eps);
+    const Projection in[] = {{&w.dense.gate, &w.dense.up, gate_, I, false}};
+    be.project(x_, d, w.post_attention_norm.data(), eps, xn_, d, in, n);  // [n, I]
+    be.matmul_add(w.dense.down, gate_, I, x_, d, n);                      // [n, d]
 }
 
+// x += sum over chosen experts of weight * expert(xn) + shared experts(xn), xn = RMSNorm(x)
 void Model::moe_block(const LayerWeights& w, int n) {
     const ModelConfig& c = config_;
     Backend& be = *backend_;
     const int d = c.hidden_size;
-    be.matmul(w.router, xn_, d, router_, c.n_routed_experts, n);  // router logits: [n, n_routed]
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    const Projection router[] = {{&w.router, nullptr, router_, c.n_routed_experts, false}};
+    be.project(x_, d, w.post_attention_norm.data(), eps, xn_, d, router,
+               n);  // router logits: [n, n_routed]
     MoeArgs a;
     a.layer_index = static_cast<int>(&w - weights_.layers.data());
     a.n_tokens = n;
@@ -267,8 +275,7 @@ void Model::moe_block(const LayerWeights& w, int n) {
     a.router_logits = router_;
     a.layer = &w;
     a.out = x_;
-    be.moe(c, a);  // x += sum over chosen experts of weight * expert(x_n):   [n, d]
-    if (w.shared.intermediate > 0) feed_forward(w.shared, xn_, n);  // always-on experts
+    be.moe(c, a);  // [n, d]
 }
 
 }  // namespace lc

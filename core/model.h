@@ -82,7 +82,7 @@ private:
              float* host_logits, bool all_positions, bool keep_last);
     void attention_block(const LayerWeights& w, int layer, int n, int first_position,
                          LatentCache& cache);
-    void feed_forward(const FeedForwardWeights& w, const float* xn, int n);
+    void feed_forward(const LayerWeights& w, int n);
     void moe_block(const LayerWeights& w, int n);
 
     std::filesystem::path dir_;
@@ -98,6 +98,7 @@ private:
     float* x_ = nullptr;           // [B, d] residual stream
     float* xn_ = nullptr;          // [B, d] normed input of a block
     float* q_a_ = nullptr;         // [B, d_cq]
+    float* q_an_ = nullptr;        // [B, d_cq] after q_a_layernorm
     float* q_ = nullptr;           // [B, n_h, d_nope + d_rope]
     float* kv_a_ = nullptr;        // [B, d_c + d_rope]
     float* attn_ = nullptr;        // [B, n_h * d_v]

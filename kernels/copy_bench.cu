@@ -119,6 +119,7 @@ AttentionTiming time_attention(int n_heads, int d_nope, int d_rope, int d_v, int
                              size_t(sh.groups()) * kHeadsPerGroup * sh.width() / 2, 3);
     check(cudaMalloc(&scratch.part_o, rows * d_c * sizeof(float)), "cudaMalloc");
     check(cudaMalloc(&scratch.part_ml, rows * 2 * sizeof(float)), "cudaMalloc");
+    check(cudaMalloc(&scratch.o_lat, size_t(n_heads) * d_c * sizeof(float)), "cudaMalloc");
     const int64_t kv_rows = int64_t(n_heads) * (d_nope + d_v);
     void* kv_b = nullptr;
     check(cudaMalloc(&kv_b, kv_rows * d_c * 2), "cudaMalloc");
@@ -134,7 +135,7 @@ AttentionTiming time_attention(int n_heads, int d_nope, int d_rope, int d_v, int
             PagedCache cache{d_table + size_t(copy) * pages, kPage, 1, d_c, d_rope};
             copy = (copy + 1) % copies;
             attention_splits(sh, cache, 0, position, 1, splits, scratch, nullptr);
-            combine_splits(sh, w, 1, splits, scratch, out, nullptr);
+            combine_splits(sh, w, position, 1, splits, scratch, out, nullptr);
         },
         30);
     check(cudaDeviceSynchronize(), "attention timing");
@@ -144,7 +145,8 @@ AttentionTiming time_attention(int n_heads, int d_nope, int d_rope, int d_v, int
     t.gbs = t.cache_bytes / seconds / 1e9;
     for (void* p : {static_cast<void*>(pool), static_cast<void*>(d_table),
                     static_cast<void*>(position), static_cast<void*>(scratch.q_abs),
-                    static_cast<void*>(scratch.part_o), static_cast<void*>(scratch.part_ml), kv_b,
+                    static_cast<void*>(scratch.part_o), static_cast<void*>(scratch.part_ml),
+                    static_cast<void*>(scratch.o_lat), kv_b,
                     static_cast<void*>(out)})
         cudaFree(p);
     return t;

@@ -10,6 +10,7 @@
 #include "cuda_backend.h"
 #include "cuda_common.cuh"
 #include "elementwise.cuh"
+#include "gemv.cuh"
 #include "matmul.cuh"
 #include "mla_attention.cuh"
 #include "moe.cuh"
@@ -131,6 +132,8 @@ public:
                 int n) override {
         cuda::matmul(w, x, xs, y, ys, n, false, stream_);
     }
+    void project(const float* x, int64_t xs, const float* norm, float eps, float* xn, int dim,
+                 std::span<const Projection> outs, int n) override;
     void matmul_add(const WeightMatrix& w, const float* x, int64_t xs, float* y, int64_t ys,
                     int n) override {
         cuda::matmul(w, x, xs, y, ys, n, true, stream_);
@@ -151,8 +154,7 @@ public:
                       float eps, const Rope&) override {
         cuda::store_latent(paged_, layer, position_, n, kv_a, norm, eps, rope_, stream_);
     }
-    void attention(AttentionMode mode, const LatentCache& cache,
-                   const AttentionArgs& a) override;
+    void attention(AttentionMode mode, LatentCache& cache, const AttentionArgs& a) override;
     void add(float* y, const float* x, size_t n) override { cuda::add(y, x, n, stream_); }
     void silu_mul(const float* gate, const float* up, float* out, int n, int dim) override {
         cuda::silu_mul(gate, up, out, static_cast<size_t>(n) * dim, stream_);
@@ -307,6 +309,8 @@ void CudaBackend::upload(ModelWeights& w, const ModelConfig& c, int max_batch) {
         static_cast<size_t>(max_batch) * mla_.groups() * kHeadsPerGroup * mla_.width() * 2));
     mla_scratch_.part_o = static_cast<float*>(device_alloc(rows * mla_.d_c * sizeof(float)));
     mla_scratch_.part_ml = static_cast<float*>(device_alloc(rows * 2 * sizeof(float)));
+    mla_scratch_.o_lat = static_cast<float*>(
+        device_alloc(static_cast<size_t>(max_batch) * mla_.n_heads * mla_.d_c * sizeof(float)));
 
     routing_ = RoutingParams::from(c);
     moe_layers_.resize(w.layers.size());
@@ -328,12 +332,26 @@ void CudaBackend::upload(ModelWeights& w, const ModelConfig& c, int max_batch) {
         m.table.dtype = L.experts[0].gate.dtype;
         m.table.bias = L.router_bias.empty() ? nullptr : L.router_bias.data();
         m.intermediate = L.experts[0].intermediate;
+        if (L.shared.intermediate > 0) {  // as n_shared experts of the routed size
+            if (L.shared.intermediate % m.intermediate != 0)
+                throw Error("the shared experts' size is not a multiple of the routed experts'");
+            m.table.shared_gate = L.shared.gate.data;
+            m.table.shared_up = L.shared.up.data;
+            m.table.shared_down = L.shared.down.data;
+            m.table.shared_gate_stride = L.shared.gate.row_stride;
+            m.table.shared_down_stride = L.shared.down.row_stride;
+            m.table.n_shared = L.shared.intermediate / m.intermediate;
+        }
     }
     const size_t pairs = static_cast<size_t>(max_batch) * std::max(1, c.num_experts_per_tok);
+    const int shared = c.moe_intermediate_size > 0
+                           ? std::max(0, c.n_shared_experts)
+                           : 0;  // virtual experts the shared ones become
     moe_ids_ = static_cast<int*>(device_alloc(pairs * sizeof(int)));
     moe_weights_ = static_cast<float*>(device_alloc(pairs * sizeof(float)));
     moe_hidden_ = static_cast<float*>(
-        device_alloc(pairs * std::max(1, c.moe_intermediate_size) * sizeof(float)));
+        device_alloc((pairs + static_cast<size_t>(max_batch) * shared) *
+                     std::max(1, c.moe_intermediate_size) * sizeof(float)));
 
     recent_ = static_cast<int*>(device_alloc(kRecentCapacity * sizeof(int)));
     sample_out_ = static_cast<SampleOutput*>(device_alloc(sizeof(SampleOutput)));
@@ -422,8 +440,42 @@ int CudaBackend::prefill_splits(int n_tokens, int n_keys) const {
     return std::max(1, std::min({by_blocks, by_pages, by_scratch}));
 }
 
-void CudaBackend::attention(AttentionMode mode, const LatentCache&, const AttentionArgs& a) {
+void CudaBackend::project(const float* x, int64_t xs, const float* norm, float eps, float* xn,
+                          int dim, std::span<const Projection> outs, int n) {
+    // Decode: one launch for the norm and every product.
+    if (n <= kGemvMaxTokens && outs.size() <= static_cast<size_t>(kMaxSegments)) {
+        GemvSegment segments[kMaxSegments];
+        for (size_t i = 0; i < outs.size(); ++i)
+            segments[i] = GemvSegment{outs[i].w, outs[i].up, outs[i].y, outs[i].y_stride,
+                                      outs[i].accumulate};
+        if (gemv_multi(segments, static_cast<int>(outs.size()), x, xs, norm, eps, xn, n, stream_))
+            return;
+    }
+    const float* in = x;
+    int64_t in_stride = xs;
+    if (norm) {
+        cuda::rms_norm(x, xs, norm, eps, xn, dim, n, dim, stream_);
+        in = xn;
+        in_stride = dim;
+    }
+    for (const Projection& p : outs) {
+        if (p.up) {
+            cuda::matmul_swiglu(*p.w, *p.up, in, in_stride, p.y, p.y_stride, n, stream_);
+        } else {
+            cuda::matmul(*p.w, in, in_stride, p.y, p.y_stride, n, p.accumulate, stream_);
+        }
+    }
+}
+
+void CudaBackend::attention(AttentionMode mode, LatentCache& cache, const AttentionArgs& a) {
+    const int qk = a.d_nope + a.d_rope;
     if (mode == AttentionMode::Naive) {
+        if (a.kv_a) {
+            rope(a.q, static_cast<int64_t>(a.n_heads) * qk, a.n_heads, qk, a.d_nope,
+                 a.first_position, a.n_tokens, *a.rope);
+            store_latent(cache, a.layer, a.first_position, a.n_tokens, a.kv_a, a.kv_norm,
+                         a.kv_eps, *a.rope);
+        }
         naive_attention(mla_, paged_, a.layer, position_, a.n_tokens, a.q, *a.kv_b, a.scale, a.out,
                         stream_);
         return;
@@ -432,16 +484,21 @@ void CudaBackend::attention(AttentionMode mode, const LatentCache&, const Attent
     const int splits = a.n_tokens == 1
                            ? decode_splits_
                            : prefill_splits(a.n_tokens, a.first_position + a.n_tokens);
-    absorb_query(mla_, a.q, *a.kv_b, a.scale, a.n_tokens, mla_scratch_.q_abs, stream_);
+    if (a.kv_a) {
+        prepare_attention_step(mla_, a.q, *a.kv_b, a.scale, rope_, position_, paged_, a.layer,
+                               a.kv_a, a.kv_norm, a.kv_eps, a.n_tokens, mla_scratch_.q_abs,
+                               stream_);
+    } else {
+        absorb_query(mla_, a.q, *a.kv_b, a.scale, a.n_tokens, mla_scratch_.q_abs, stream_);
+    }
     attention_splits(mla_, paged_, a.layer, position_, a.n_tokens, splits, mla_scratch_, stream_);
-    combine_splits(mla_, *a.kv_b, a.n_tokens, splits, mla_scratch_, a.out, stream_);
+    combine_splits(mla_, *a.kv_b, position_, a.n_tokens, splits, mla_scratch_, a.out, stream_);
 }
 
 void CudaBackend::moe(const ModelConfig& c, const MoeArgs& a) {
     const MoeLayer& m = moe_layers_.at(a.layer_index);
-    route(routing_, a.router_logits, m.table.bias, a.n_tokens, moe_ids_, moe_weights_, stream_);
-    routed_experts(m.table, c.hidden_size, m.intermediate, c.num_experts_per_tok, moe_ids_,
-                   moe_weights_, a.x, a.n_tokens, moe_hidden_, a.out, stream_);
+    moe_experts(m.table, routing_, a.router_logits, c.hidden_size, m.intermediate, a.x,
+                a.n_tokens, moe_ids_, moe_weights_, moe_hidden_, a.out, stream_);
 }
 
 bool CudaBackend::sample(float* logits, int vocab, const SamplingParams& params,

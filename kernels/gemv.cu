@@ -135,3 +135,154 @@ void gemv(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t
 }
 
 }  // namespace lc::cuda
+
+namespace lc::cuda {
+namespace {
+
+struct SegmentArgs {
+    const void* w[kMaxSegments];
+    const void* up[kMaxSegments];
+    float* y[kMaxSegments];
+    int64_t ld[kMaxSegments];
+    int64_t ys[kMaxSegments];
+    int rows[kMaxSegments];
+    int accumulate[kMaxSegments];
+    int first_block[kMaxSegments + 1];
+    int count;
+};
+
+template <class T, int NT, bool NORM>
+__global__ void __launch_bounds__(256)
+    gemv_multi_kernel(SegmentArgs a, const float* __restrict__ x, int64_t xs,
+                      const float* __restrict__ norm, float eps, float* __restrict__ xn,
+                      int cols) {
+    extern __shared__ __align__(16) float x_norm[];  // [NT][cols] when NORM
+    __shared__ float partial[32];
+    constexpr int V = Vec16<T>::N;
+    if constexpr (NORM) {
+        for (int t = 0; t < NT; ++t) {
+            const float* xt = x + t * xs;
+            float ss = 0.0f;
+            for (int i = threadIdx.x; i < cols; i += blockDim.x)
+                ss += xt[i] * xt[i];
+            const float inv = rsqrtf(block_sum(ss, partial) / cols + eps);
+            for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+                const float v = norm[i] * (xt[i] * inv);
+                x_norm[t * cols + i] = v;
+                if (blockIdx.x == 0) xn[static_cast<int64_t>(t) * cols + i] = v;
+            }
+        }
+        __syncthreads();
+    }
+    int s = 0;
+    while (s + 1 < a.count && static_cast<int>(blockIdx.x) >= a.first_block[s + 1])
+        ++s;
+    const int lane = threadIdx.x % kWarp;
+    const int r = (blockIdx.x - a.first_block[s]) * kRowsPerBlock + threadIdx.x / kWarp;
+    if (r >= a.rows[s]) return;
+    const bool swiglu = a.up[s] != nullptr;
+    const T* row = static_cast<const T*>(a.w[s]) + static_cast<int64_t>(r) * a.ld[s];
+    const T* row_up = swiglu ? static_cast<const T*>(a.up[s]) + static_cast<int64_t>(r) * a.ld[s]
+                             : nullptr;
+    const float* xin = NORM ? x_norm : x;
+    const int64_t x_stride = NORM ? cols : xs;
+    float acc[NT], acc_up[NT];
+#pragma unroll
+    for (int t = 0; t < NT; ++t)
+        acc[t] = acc_up[t] = 0.0f;
+#pragma unroll 4
+    for (int c = lane * V; c < cols; c += kWarp * V) {
+        float wv[V], uv[V];
+        widen16<T>(load_streaming(row + c), wv);
+        if (swiglu) widen16<T>(load_streaming(row_up + c), uv);
+#pragma unroll
+        for (int t = 0; t < NT; ++t) {
+            const float4* xp = reinterpret_cast<const float4*>(xin + t * x_stride + c);
+#pragma unroll
+            for (int q = 0; q < V / 4; ++q) {
+                const float4 xv = xp[q];
+                acc[t] += wv[4 * q] * xv.x + wv[4 * q + 1] * xv.y + wv[4 * q + 2] * xv.z +
+                          wv[4 * q + 3] * xv.w;
+                if (swiglu)
+                    acc_up[t] += uv[4 * q] * xv.x + uv[4 * q + 1] * xv.y + uv[4 * q + 2] * xv.z +
+                                 uv[4 * q + 3] * xv.w;
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+        float v = warp_sum(acc[t]);
+        if (swiglu) v = silu(v) * warp_sum(acc_up[t]);
+        if (lane == 0) {
+            float* out = a.y[s] + t * a.ys[s] + r;
+            *out = a.accumulate[s] ? *out + v : v;
+        }
+    }
+}
+
+template <class T, int NT>
+void launch_multi(const SegmentArgs& a, int blocks, const float* x, int64_t xs, const float* norm,
+                  float eps, float* xn, int cols, cudaStream_t stream) {
+    if (norm) {
+        const size_t shared = static_cast<size_t>(NT) * cols * sizeof(float);
+        gemv_multi_kernel<T, NT, true>
+            <<<blocks, kRowsPerBlock * kWarp, shared, stream>>>(a, x, xs, norm, eps, xn, cols);
+    } else {
+        gemv_multi_kernel<T, NT, false>
+            <<<blocks, kRowsPerBlock * kWarp, 0, stream>>>(a, x, xs, norm, eps, xn, cols);
+    }
+}
+
+}  // namespace
+
+bool gemv_multi(const GemvSegment* segments, int count, const float* x, int64_t x_stride,
+                const float* norm, float eps, float* xn, int n_tokens, cudaStream_t stream) {
+    if (count < 1 || count > kMaxSegments || n_tokens < 1 || n_tokens > kGemvMaxTokens)
+        return false;
+    const WeightMatrix& first = *segments[0].w;
+    const int cols = static_cast<int>(first.cols);
+    const int V = static_cast<int>(16 / dtype_size(first.dtype));
+    // The normed x of every token sits in shared memory (the default 48 KB).
+    if (norm && static_cast<size_t>(n_tokens) * cols * sizeof(float) > 48 * 1024) return false;
+    if (cols % V != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0 || x_stride % 4 != 0)
+        return false;
+    SegmentArgs a{};
+    a.count = count;
+    int blocks = 0;
+    for (int i = 0; i < count; ++i) {
+        const GemvSegment& g = segments[i];
+        const WeightMatrix& w = *g.w;
+        if (w.dtype != first.dtype || w.cols != first.cols || w.row_stride % V != 0 ||
+            reinterpret_cast<uintptr_t>(w.data) % 16 != 0)
+            return false;
+        if (g.up && (g.up->dtype != w.dtype || g.up->row_stride != w.row_stride ||
+                     reinterpret_cast<uintptr_t>(g.up->data) % 16 != 0))
+            return false;
+        a.w[i] = w.data;
+        a.up[i] = g.up ? g.up->data : nullptr;
+        a.y[i] = g.y;
+        a.ld[i] = w.row_stride;
+        a.ys[i] = g.y_stride;
+        a.rows[i] = static_cast<int>(w.rows);
+        a.accumulate[i] = g.accumulate ? 1 : 0;
+        a.first_block[i] = blocks;
+        blocks += static_cast<int>((w.rows + kRowsPerBlock - 1) / kRowsPerBlock);
+    }
+    a.first_block[count] = blocks;
+    with_dtype(first.dtype, [&]<class T>() {
+        switch (n_tokens) {
+            case 1: return launch_multi<T, 1>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 2: return launch_multi<T, 2>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 3: return launch_multi<T, 3>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 4: return launch_multi<T, 4>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 5: return launch_multi<T, 5>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 6: return launch_multi<T, 6>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 7: return launch_multi<T, 7>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            default: return launch_multi<T, 8>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+        }
+    });
+    check_launch("gemv_multi");
+    return true;
+}
+
+}  // namespace lc::cuda

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "cuda_common.cuh"
 #include "mla_attention.cuh"
 
@@ -60,12 +62,23 @@ __device__ __forceinline__ void mma_bf16(float* d, const uint32_t* a, const uint
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-__device__ __forceinline__ uint32_t lds32(const __nv_bfloat16* p) {
-    return *reinterpret_cast<const uint32_t*>(p);
-}
 __device__ __forceinline__ uint32_t pack(__nv_bfloat16 lo, __nv_bfloat16 hi) {
     return static_cast<uint32_t>(__bfloat16_as_ushort(lo)) |
            (static_cast<uint32_t>(__bfloat16_as_ushort(hi)) << 16);
+}
+
+// Four 8x8 bf16 matrices from shared memory, one row address per lane (lanes 8i..8i+7: matrix i).
+__device__ __forceinline__ void ldmatrix_x4(uint32_t* r, const void* row) {
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* row) {
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
 }
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
@@ -170,18 +183,17 @@ __global__ void __launch_bounds__(kAttnThreads)
         {
             float sc[2][4] = {};
             const int key0 = warp * 16;
+            // ldmatrix row addresses: lane l feeds row l % 8 of matrix l / 8.
+            const int mi = lane / 8, mr = lane % 8;
+            const __nv_bfloat16* q_row = sm.q + ((mi % 2) * 8 + mr) * sm.stride + (mi / 2) * 8;
+            const __nv_bfloat16* k_row =
+                sm.keys + (key0 + (mi / 2) * 8 + mr) * sm.stride + (mi % 2) * 8;
             for (int k0 = 0; k0 < width; k0 += 16) {
-                uint32_t a[4];
-                a[0] = lds32(sm.q + gid * sm.stride + k0 + 2 * tig);
-                a[1] = lds32(sm.q + (gid + 8) * sm.stride + k0 + 2 * tig);
-                a[2] = lds32(sm.q + gid * sm.stride + k0 + 2 * tig + 8);
-                a[3] = lds32(sm.q + (gid + 8) * sm.stride + k0 + 2 * tig + 8);
-#pragma unroll
-                for (int j = 0; j < 2; ++j) {
-                    const __nv_bfloat16* kr = sm.keys + (key0 + j * 8 + gid) * sm.stride + k0;
-                    uint32_t b[2] = {lds32(kr + 2 * tig), lds32(kr + 2 * tig + 8)};
-                    mma_bf16(sc[j], a, b);
-                }
+                uint32_t a[4], b[4];
+                ldmatrix_x4(a, q_row + k0);
+                ldmatrix_x4(b, k_row + k0);  // b[0..1]: keys 0-7, b[2..3]: keys 8-15
+                mma_bf16(sc[0], a, b);
+                mma_bf16(sc[1], a, b + 2);
             }
 #pragma unroll
             for (int j = 0; j < 2; ++j) {
@@ -240,22 +252,26 @@ __global__ void __launch_bounds__(kAttnThreads)
                 acc[j][2] *= a_hi;
                 acc[j][3] *= a_hi;
             }
+            const int mi = lane / 8, mr = lane % 8;
 #pragma unroll
             for (int kk = 0; kk < kTileKeys; kk += 16) {
                 uint32_t a[4];
-                const __nv_bfloat16* p0 = sm.probs + gid * (kTileKeys + 8) + kk + 2 * tig;
-                const __nv_bfloat16* p1 = sm.probs + (gid + 8) * (kTileKeys + 8) + kk + 2 * tig;
-                a[0] = lds32(p0);
-                a[1] = lds32(p1);
-                a[2] = lds32(p0 + 8);
-                a[3] = lds32(p1 + 8);
-                const __nv_bfloat16* v0 = sm.keys + (kk + 2 * tig) * sm.stride + col0 + gid;
+                ldmatrix_x4(a, sm.probs + ((mi % 2) * 8 + mr) * (kTileKeys + 8) + kk + (mi / 2) * 8);
+                if constexpr (NT >= 2) {
+                    // Transposed: V's rows are keys; two column tiles of 8 per load.
+                    const __nv_bfloat16* v_row =
+                        sm.keys + (kk + (mi % 2) * 8 + mr) * sm.stride + col0 + (mi / 2) * 8;
 #pragma unroll
-                for (int j = 0; j < NT; ++j) {
-                    const __nv_bfloat16* v = v0 + j * 8;
-                    uint32_t b[2] = {pack(v[0], v[sm.stride]),
-                                     pack(v[8 * sm.stride], v[9 * sm.stride])};
-                    mma_bf16(acc[j], a, b);
+                    for (int j = 0; j < NT; j += 2) {
+                        uint32_t b[4];
+                        ldmatrix_x4_trans(b, v_row + j * 8);
+                        mma_bf16(acc[j], a, b);
+                        mma_bf16(acc[j + 1], a, b + 2);
+                    }
+                } else {
+                    const __nv_bfloat16* v = sm.keys + (kk + 2 * tig) * sm.stride + col0 + gid;
+                    uint32_t b[2] = {pack(v[0], v[sm.stride]), pack(v[8 * sm.stride], v[9 * sm.stride])};
+                    mma_bf16(acc[0], a, b);
                 }
             }
         }
@@ -341,51 +357,163 @@ __global__ void attention_scalar_kernel(MlaShape sh, PagedCache cache, int layer
     if (threadIdx.x == 0) ml[0] = m, ml[1] = l;
 }
 
-// ---- combine_splits -------------------------------------------------------------------------------
+// ---- combine_splits ---------------------------------------------------------------------------
 
-// One block per (head, token): merges the splits' partial softmax sums, then applies W_UV[h].
-template <class T>
-__global__ void combine_kernel(MlaShape sh, const T* __restrict__ kv_b, int64_t ld, int splits,
-                               const float* __restrict__ part_o,
-                               const float* __restrict__ part_ml, float* __restrict__ out) {
-    extern __shared__ float o_lat[];  // [d_c]
+constexpr int kCombineCols = 128;
+constexpr int kCombineGroups = 4;  // split-groups per column: 512 threads
+
+// Block per (head, 128 latent columns, token): the splits' partial sums merged with their
+// softmax weights exp(m_s - M) / L, only over the splits that held keys.
+__global__ void __launch_bounds__(kCombineCols * kCombineGroups)
+    combine_kernel(MlaShape sh, const int* first_position, int splits,
+                   const float* __restrict__ part_o, const float* __restrict__ part_ml,
+                   float* __restrict__ o_lat) {
+    extern __shared__ float weight[];  // [splits]
     __shared__ float stat[32];
-    const int h = blockIdx.x, t = blockIdx.y;
-    const int groups = sh.groups();
+    __shared__ float sums[kCombineGroups][kCombineCols];
+    const int h = blockIdx.x, t = blockIdx.z;
     const int g = h / kHeadsPerGroup, hr = h % kHeadsPerGroup;
-    const int64_t item0 = (static_cast<int64_t>(t) * groups + g) * splits;
+    const int64_t item0 = (static_cast<int64_t>(t) * sh.groups() + g) * splits;
+    const int n_keys = *first_position + t + 1;
+    int chunk = (n_keys + splits - 1) / splits;
+    chunk = (chunk + kTileKeys - 1) / kTileKeys * kTileKeys;
+    const int active = (n_keys + chunk - 1) / chunk;
     float m = -INFINITY;
-    for (int s = threadIdx.x; s < splits; s += blockDim.x)
+    for (int s = threadIdx.x; s < active; s += blockDim.x)
         m = fmaxf(m, part_ml[((item0 + s) * 16 + hr) * 2]);
     m = block_max(m, stat);
     float l = 0.0f;
-    for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+    for (int s = threadIdx.x; s < active; s += blockDim.x) {
         const float* ml = part_ml + ((item0 + s) * 16 + hr) * 2;
-        if (ml[1] > 0.0f) l += __expf(ml[0] - m) * ml[1];
+        const float w = __expf(ml[0] - m);
+        weight[s] = w;
+        l += w * ml[1];
     }
-    l = block_sum(l, stat);
-    const float inv_l = 1.0f / l;
-    for (int c = threadIdx.x; c < sh.d_c; c += blockDim.x) {
-        float v = 0.0f;
-        for (int s = 0; s < splits; ++s) {
-            const float* ml = part_ml + ((item0 + s) * 16 + hr) * 2;
-            if (ml[1] > 0.0f) v += __expf(ml[0] - m) * part_o[((item0 + s) * 16 + hr) * sh.d_c + c];
-        }
-        o_lat[c] = v * inv_l;
+    l = block_sum(l, stat);  // its barriers also publish weight[]
+    const int col = threadIdx.x % kCombineCols, grp = threadIdx.x / kCombineCols;
+    const int c = blockIdx.y * kCombineCols + col;
+    float acc = 0.0f;
+    if (c < sh.d_c) {
+        const float* base = part_o + hr * sh.d_c + c;
+#pragma unroll 4
+        for (int s = grp; s < active; s += kCombineGroups)
+            acc += weight[s] * base[(item0 + s) * 16 * sh.d_c];
     }
+    sums[grp][col] = acc;
     __syncthreads();
-    // out[h][v] = W_UV[h][v] . o_lat: a warp per row.
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int warps = blockDim.x / kWarp;
-    const T* w_uv = kv_b + (static_cast<int64_t>(h) * (sh.d_nope + sh.d_v) + sh.d_nope) * ld;
-    for (int v = warp; v < sh.d_v; v += warps) {
-        const T* row = w_uv + static_cast<int64_t>(v) * ld;
-        float acc = 0.0f;
+    if (grp == 0 && c < sh.d_c)
+        o_lat[(static_cast<int64_t>(t) * sh.n_heads + h) * sh.d_c + c] =
+            (sums[0][col] + sums[1][col] + sums[2][col] + sums[3][col]) / l;
+}
+
+// out[t][h][v] = W_UV[h][v] . o_lat[t][h]: a warp per (row, head, token), 8 rows per block.
+template <class T>
+__global__ void __launch_bounds__(256)
+    up_value_kernel(MlaShape sh, const T* __restrict__ kv_b, int64_t ld,
+                    const float* __restrict__ o_lat, float* __restrict__ out) {
+    constexpr int V = Vec16<T>::N;
+    const int lane = threadIdx.x % kWarp;
+    const int v = blockIdx.x * 8 + threadIdx.x / kWarp;
+    const int h = blockIdx.y, t = blockIdx.z;
+    if (v >= sh.d_v) return;
+    const T* row = kv_b + (static_cast<int64_t>(h) * (sh.d_nope + sh.d_v) + sh.d_nope + v) * ld;
+    const float* o = o_lat + (static_cast<int64_t>(t) * sh.n_heads + h) * sh.d_c;
+    float acc = 0.0f;
+    if (sh.d_c % V == 0 && ld % V == 0) {
+        for (int c = lane * V; c < sh.d_c; c += kWarp * V) {
+            float w[V];
+            widen16<T>(load_streaming(row + c), w);
+#pragma unroll
+            for (int i = 0; i < V; ++i)
+                acc += w[i] * o[c + i];
+        }
+    } else {
         for (int c = lane; c < sh.d_c; c += kWarp)
-            acc += to_f32<T>(row[c]) * o_lat[c];
-        acc = warp_sum(acc);
-        if (lane == 0) out[(static_cast<int64_t>(t) * sh.n_heads + h) * sh.d_v + v] = acc;
+            acc += to_f32<T>(row[c]) * o[c];
     }
+    acc = warp_sum(acc);
+    if (lane == 0) out[(static_cast<int64_t>(t) * sh.n_heads + h) * sh.d_v + v] = acc;
+}
+
+// ---- prepare (RoPE, cache write, absorption) ----------------------------------------------------
+
+// The angle in f32 as transformers forms it; cos and sin in double, as core/rope.cpp.
+__device__ __forceinline__ void rope_pair(const RopeTable& r, float* x, int position, int i) {
+    const float angle = r.inv_freq[i] * static_cast<float>(position);
+    const float c = static_cast<float>(cos(static_cast<double>(angle))) * r.attention_factor;
+    const float s = static_cast<float>(sin(static_cast<double>(angle))) * r.attention_factor;
+    const int half = r.dim / 2;
+    const int ia = r.interleave ? 2 * i : i;
+    const int ib = r.interleave ? 2 * i + 1 : i + half;
+    const float a = x[ia], b = x[ib];
+    x[ia] = a * c - b * s;
+    x[ib] = r.interleave ? a * s + b * c : b * c + a * s;
+}
+
+constexpr int kPrepCols = 64;
+constexpr int kPrepGroups = 4;  // split of the d_nope sum: 256 threads
+
+// Blocks (64 columns of q_abs, head, token); the extra head index n_heads writes the cache row.
+template <class T>
+__global__ void __launch_bounds__(kPrepCols * kPrepGroups)
+    prepare_kernel(MlaShape sh, float* __restrict__ q, const T* __restrict__ kv_b, int64_t ld,
+                   float scale, RopeTable rope, const int* first_position, PagedCache cache,
+                   int layer, const float* __restrict__ kv_a, const float* __restrict__ kv_norm,
+                   float eps, __nv_bfloat16* __restrict__ q_abs) {
+    extern __shared__ float buf[];  // q head [d_nope + d_rope] or cache row [d_c + d_rope]
+    __shared__ float stat[32];
+    __shared__ float sums[kPrepGroups][kPrepCols];
+    const int h = blockIdx.y, t = blockIdx.z;
+    const int position = *first_position + t;
+    const int qk = sh.d_nope + sh.d_rope;
+    if (h == sh.n_heads) {  // the latent row of this token
+        if (blockIdx.x != 0) return;
+        const int width = sh.width();
+        const float* src = kv_a + static_cast<int64_t>(t) * width;
+        float ss = 0.0f;
+        for (int i = threadIdx.x; i < width; i += blockDim.x) {
+            const float v = src[i];
+            buf[i] = v;
+            if (i < sh.d_c) ss += v * v;
+        }
+        const float inv = rsqrtf(block_sum(ss, stat) / sh.d_c + eps);
+        for (int i = threadIdx.x; i < sh.d_rope / 2; i += blockDim.x)
+            rope_pair(rope, buf + sh.d_c, position, i);
+        __syncthreads();
+        auto* page = static_cast<__nv_bfloat16*>(cache.pages[position / cache.page_tokens]);
+        __nv_bfloat16* dst =
+            page + (static_cast<int64_t>(layer) * cache.page_tokens + position % cache.page_tokens) *
+                       width;
+        for (int i = threadIdx.x; i < width; i += blockDim.x)
+            dst[i] = __float2bfloat16(i < sh.d_c ? kv_norm[i] * (buf[i] * inv) : buf[i]);
+        return;
+    }
+    // q itself is left as it was: every column block of the head reads it.
+    const float* qh = q + (static_cast<int64_t>(t) * sh.n_heads + h) * qk;
+    for (int i = threadIdx.x; i < qk; i += blockDim.x)
+        buf[i] = qh[i];
+    __syncthreads();
+    for (int i = threadIdx.x; i < sh.d_rope / 2; i += blockDim.x)
+        rope_pair(rope, buf + sh.d_nope, position, i);
+    __syncthreads();
+    const int col = threadIdx.x % kPrepCols, grp = threadIdx.x / kPrepCols;
+    const int c = blockIdx.x * kPrepCols + col;
+    float acc = 0.0f;
+    if (c < sh.d_c) {
+        const T* w_uk = kv_b + static_cast<int64_t>(h) * (sh.d_nope + sh.d_v) * ld + c;
+        const int per = (sh.d_nope + kPrepGroups - 1) / kPrepGroups;
+        const int end = min(sh.d_nope, (grp + 1) * per);
+#pragma unroll 8
+        for (int i = grp * per; i < end; ++i)
+            acc += to_f32<T>(w_uk[i * ld]) * buf[i];
+    }
+    sums[grp][col] = acc;
+    __syncthreads();
+    if (grp != 0 || c >= sh.width()) return;
+    const float v = c < sh.d_c ? sums[0][col] + sums[1][col] + sums[2][col] + sums[3][col]
+                               : buf[sh.d_nope + c - sh.d_c];
+    const int64_t row = static_cast<int64_t>(t) * sh.groups() * kHeadsPerGroup + h;
+    q_abs[row * sh.width() + c] = __float2bfloat16(v * scale);
 }
 
 // ---- naive ------------------------------------------------------------------------------------------
@@ -514,16 +642,34 @@ void attention_splits(const MlaShape& sh, const PagedCache& cache, int layer,
     check_launch("attention_splits");
 }
 
-void combine_splits(const MlaShape& sh, const WeightMatrix& kv_b, int n_tokens, int splits,
-                    const MlaScratch& scratch, float* out, cudaStream_t stream) {
+void combine_splits(const MlaShape& sh, const WeightMatrix& kv_b, const int* first_position,
+                    int n_tokens, int splits, const MlaScratch& scratch, float* out,
+                    cudaStream_t stream) {
     if (n_tokens <= 0) return;
-    const dim3 grid(sh.n_heads, n_tokens);
+    const dim3 grid(sh.n_heads, (sh.d_c + kCombineCols - 1) / kCombineCols, n_tokens);
+    combine_kernel<<<grid, kCombineCols * kCombineGroups, splits * sizeof(float), stream>>>(
+        sh, first_position, splits, scratch.part_o, scratch.part_ml, scratch.o_lat);
     with_dtype(kv_b.dtype, [&]<class T>() {
-        combine_kernel<T><<<grid, 256, sh.d_c * sizeof(float), stream>>>(
-            sh, static_cast<const T*>(kv_b.data), kv_b.row_stride, splits, scratch.part_o,
-            scratch.part_ml, out);
+        up_value_kernel<T><<<dim3((sh.d_v + 7) / 8, sh.n_heads, n_tokens), 256, 0, stream>>>(
+            sh, static_cast<const T*>(kv_b.data), kv_b.row_stride, scratch.o_lat, out);
     });
     check_launch("combine_splits");
+}
+
+void prepare_attention_step(const MlaShape& sh, float* q, const WeightMatrix& kv_b, float scale,
+                            const RopeTable& rope, const int* first_position,
+                            const PagedCache& cache, int layer, const float* kv_a,
+                            const float* kv_norm, float eps, int n_tokens, __nv_bfloat16* q_abs,
+                            cudaStream_t stream) {
+    if (n_tokens <= 0) return;
+    const dim3 grid((sh.width() + kPrepCols - 1) / kPrepCols, sh.n_heads + 1, n_tokens);
+    const size_t bytes = std::max(sh.d_nope + sh.d_rope, sh.width()) * sizeof(float);
+    with_dtype(kv_b.dtype, [&]<class T>() {
+        prepare_kernel<T><<<grid, kPrepCols * kPrepGroups, bytes, stream>>>(
+            sh, q, static_cast<const T*>(kv_b.data), kv_b.row_stride, scale, rope, first_position,
+            cache, layer, kv_a, kv_norm, eps, q_abs);
+    });
+    check_launch("prepare_attention_step");
 }
 
 void naive_attention(const MlaShape& sh, const PagedCache& cache, int layer,

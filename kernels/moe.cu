@@ -21,7 +21,6 @@ RoutingParams RoutingParams::from(const ModelConfig& c) {
 namespace {
 
 constexpr int kMaxExperts = 512;
-constexpr int kRouteWarps = 4;
 
 // The lowest index holding the largest value of v[0, n) (ties to the lower index, as the CPU).
 __device__ int warp_argmax(const float* v, int n) {
@@ -39,22 +38,13 @@ __device__ int warp_argmax(const float* v, int n) {
     return best_i < n ? best_i : 0;
 }
 
-// A warp per token.
-__global__ void route_kernel(RoutingParams p, const float* __restrict__ logits,
-                             const float* __restrict__ bias, int n, int* __restrict__ ids,
-                             float* __restrict__ weights) {
-    __shared__ float scores_all[kRouteWarps][kMaxExperts];
-    __shared__ float choice_all[kRouteWarps][kMaxExperts];
-    __shared__ float group_all[kRouteWarps][64];
-    const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-    const int t = blockIdx.x * kRouteWarps + warp;
-    if (t >= n) return;
-    float* scores = scores_all[warp];
-    float* choice = choice_all[warp];
-    float* group = group_all[warp];
-    const float* lg = logits + static_cast<int64_t>(t) * p.n_routed;
+// One token's routing by one warp (as core/moe_routing.cpp): writes k ids and weights.
+// scores/choice hold n_routed floats, group 64.
+__device__ void route_warp(const RoutingParams& p, const float* __restrict__ lg,
+                           const float* __restrict__ bias, float* scores, float* choice,
+                           float* group, int* ids, float* weights) {
+    const int lane = threadIdx.x % kWarp;
     const int E = p.n_routed;
-
     float mx = -INFINITY;
     for (int i = lane; i < E; i += kWarp)
         mx = fmaxf(mx, lg[i]);
@@ -105,38 +95,69 @@ __global__ void route_kernel(RoutingParams p, const float* __restrict__ logits,
         __syncwarp();
         if (lane == 0) {
             choice[e] = -INFINITY;
-            ids[t * p.k + j] = e;
-            weights[t * p.k + j] = scores[e];
+            ids[j] = e;
+            weights[j] = scores[e];
         }
         total += scores[e];
         __syncwarp();
     }
     if (lane == 0)
         for (int j = 0; j < p.k; ++j) {
-            float w = weights[t * p.k + j];
+            float w = weights[j];
             if (p.renormalize) w /= (total + 1e-20f);
-            weights[t * p.k + j] = w * p.scaling;
+            weights[j] = w * p.scaling;
         }
+    __syncwarp();
 }
 
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
 
-// A warp per (row, token-expert pair): h[pair][r] = silu(gate_e[r] . x) * (up_e[r] . x).
+constexpr int kMaxK = 16;
+
+// Blocks over (8 rows, token-slot pair); slots are the k routed experts then the shared ones.
+// Warp 0 routes the block's token first (a few hundred instructions, cheaper than a launch);
+// the first column of blocks stores the routing for expert_out_kernel.
 template <class T>
 __global__ void __launch_bounds__(256)
-    expert_in_kernel(ExpertTable ex, int d, int inter, int k, const int* __restrict__ ids,
-                     const float* __restrict__ x, float* __restrict__ h) {
+    expert_in_kernel(ExpertTable ex, RoutingParams p, const float* __restrict__ logits, int d,
+                     int inter, const float* __restrict__ x, float* __restrict__ h,
+                     int* __restrict__ ids_out, float* __restrict__ weights_out) {
+    __shared__ float scores[kMaxExperts], choice[kMaxExperts], group[64];
+    __shared__ int ids[kMaxK];
+    __shared__ float weights[kMaxK];
     constexpr int V = Vec16<T>::N;
-    const int lane = threadIdx.x % kWarp;
-    const int r = blockIdx.x * 8 + threadIdx.x / kWarp;
+    const int slots = p.k + ex.n_shared;
     const int pair = blockIdx.y;
+    const int t = pair / slots, j = pair % slots;
+    const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+    const T* g;
+    const T* u;
+    if (j < p.k) {
+        if (warp == 0) {
+            route_warp(p, logits + static_cast<int64_t>(t) * p.n_routed, ex.bias, scores, choice,
+                       group, ids, weights);
+            if (blockIdx.x == 0 && j == 0 && lane < p.k) {
+                ids_out[t * p.k + lane] = ids[lane];
+                weights_out[t * p.k + lane] = weights[lane];
+            }
+        }
+        __syncthreads();
+        const int e = ids[j];
+        g = static_cast<const T*>(ex.gate[e]);
+        u = static_cast<const T*>(ex.up[e]);
+    } else {
+        const int64_t offset = static_cast<int64_t>(j - p.k) * inter * ex.shared_gate_stride;
+        g = static_cast<const T*>(ex.shared_gate) + offset;
+        u = static_cast<const T*>(ex.shared_up) + offset;
+    }
+    const int64_t stride = j < p.k ? ex.gate_stride : ex.shared_gate_stride;
+    const int r = blockIdx.x * 8 + warp;
     if (r >= inter) return;
-    const int e = ids[pair];
-    const T* g = static_cast<const T*>(ex.gate[e]) + static_cast<int64_t>(r) * ex.gate_stride;
-    const T* u = static_cast<const T*>(ex.up[e]) + static_cast<int64_t>(r) * ex.gate_stride;
-    const float* xt = x + static_cast<int64_t>(pair / k) * d;
+    g += static_cast<int64_t>(r) * stride;
+    u += static_cast<int64_t>(r) * stride;
+    const float* xt = x + static_cast<int64_t>(t) * d;
     float ag = 0.0f, au = 0.0f;
-    if (d % V == 0 && ex.gate_stride % V == 0) {
+    if (d % V == 0 && stride % V == 0) {
 #pragma unroll 4
         for (int c = lane * V; c < d; c += kWarp * V) {
             float gv[V], uv[V];
@@ -159,66 +180,79 @@ __global__ void __launch_bounds__(256)
     if (lane == 0) h[static_cast<int64_t>(pair) * inter + r] = silu(ag) * au;
 }
 
-// A warp per (row, token): out[t][r] += sum_j w_j * down_{e_j}[r] . h[t * k + j].
+// Two rows per block, four warps per row, each warp a quarter of the slots:
+// out[t][r] += sum_j w_j * down_j[r] . h[t, j].
 template <class T>
 __global__ void __launch_bounds__(256)
-    expert_out_kernel(ExpertTable ex, int d, int inter, int k, const int* __restrict__ ids,
+    expert_out_kernel(ExpertTable ex, int k, int d, int inter, const int* __restrict__ ids,
                       const float* __restrict__ weights, const float* __restrict__ h,
                       float* __restrict__ out) {
+    __shared__ float partial[8];
     constexpr int V = Vec16<T>::N;
-    const int lane = threadIdx.x % kWarp;
-    const int r = blockIdx.x * 8 + threadIdx.x / kWarp;
+    const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+    const int r = blockIdx.x * 2 + warp / 4;
     const int t = blockIdx.y;
-    if (r >= d) return;
-    const bool vec = inter % V == 0 && ex.down_stride % V == 0;
+    const int slots = k + ex.n_shared;
     float total = 0.0f;
-    for (int j = 0; j < k; ++j) {
-        const int pair = t * k + j;
-        const T* row =
-            static_cast<const T*>(ex.down[ids[pair]]) + static_cast<int64_t>(r) * ex.down_stride;
-        const float* hp = h + static_cast<int64_t>(pair) * inter;
-        float acc = 0.0f;
-        if (vec) {
-#pragma unroll 4
-            for (int c = lane * V; c < inter; c += kWarp * V) {
-                float wv[V];
-                widen16<T>(load_streaming(row + c), wv);
-#pragma unroll
-                for (int i = 0; i < V; ++i)
-                    acc += wv[i] * hp[c + i];
+    if (r < d) {
+        for (int j = warp % 4; j < slots; j += 4) {
+            const int pair = t * slots + j;
+            const T* row;
+            int64_t stride;
+            float weight;
+            if (j < k) {
+                stride = ex.down_stride;
+                row = static_cast<const T*>(ex.down[ids[t * k + j]]) + static_cast<int64_t>(r) * stride;
+                weight = weights[t * k + j];
+            } else {
+                stride = ex.shared_down_stride;
+                row = static_cast<const T*>(ex.shared_down) + static_cast<int64_t>(r) * stride +
+                      static_cast<int64_t>(j - k) * inter;
+                weight = 1.0f;
             }
-        } else {
-            for (int c = lane; c < inter; c += kWarp)
-                acc += to_f32<T>(row[c]) * hp[c];
+            const float* hp = h + static_cast<int64_t>(pair) * inter;
+            float acc = 0.0f;
+            if (inter % V == 0 && stride % V == 0) {
+#pragma unroll 4
+                for (int c = lane * V; c < inter; c += kWarp * V) {
+                    float wv[V];
+                    widen16<T>(load_streaming(row + c), wv);
+#pragma unroll
+                    for (int i = 0; i < V; ++i)
+                        acc += wv[i] * hp[c + i];
+                }
+            } else {
+                for (int c = lane; c < inter; c += kWarp)
+                    acc += to_f32<T>(row[c]) * hp[c];
+            }
+            total += weight * warp_sum(acc);
         }
-        total += weights[pair] * warp_sum(acc);
     }
-    if (lane == 0) out[static_cast<int64_t>(t) * d + r] += total;
+    if (lane == 0) partial[warp] = total;
+    __syncthreads();
+    if (threadIdx.x < 2 && blockIdx.x * 2 + threadIdx.x < d) {
+        const float* q = partial + threadIdx.x * 4;
+        out[static_cast<int64_t>(t) * d + blockIdx.x * 2 + threadIdx.x] += q[0] + q[1] + q[2] + q[3];
+    }
 }
 
 }  // namespace
 
-void route(const RoutingParams& p, const float* logits, const float* bias, int n, int* ids,
-           float* weights, cudaStream_t stream) {
+void moe_experts(const ExpertTable& ex, const RoutingParams& p, const float* logits, int d,
+                 int intermediate, const float* x, int n, int* ids, float* weights, float* h,
+                 float* out, cudaStream_t stream) {
     if (n <= 0) return;
-    if (p.n_routed > kMaxExperts || p.n_group > 64)
-        throw Error("this model has more routed experts or groups than the GPU router handles");
-    route_kernel<<<(n + kRouteWarps - 1) / kRouteWarps, kRouteWarps * kWarp, 0, stream>>>(
-        p, logits, bias, n, ids, weights);
-    check_launch("route");
-}
-
-void routed_experts(const ExpertTable& ex, int d, int intermediate, int k, const int* ids,
-                    const float* weights, const float* x, int n, float* h, float* out,
-                    cudaStream_t stream) {
-    if (n <= 0) return;
+    if (p.n_routed > kMaxExperts || p.n_group > 64 || p.k > kMaxK || p.k < 1)
+        throw Error("this model's routing (experts, groups or experts per token) is beyond the "
+                    "GPU router's limits");
+    const int slots = p.k + ex.n_shared;
     with_dtype(ex.dtype, [&]<class T>() {
-        expert_in_kernel<T><<<dim3((intermediate + 7) / 8, n * k), 256, 0, stream>>>(
-            ex, d, intermediate, k, ids, x, h);
-        expert_out_kernel<T><<<dim3((d + 7) / 8, n), 256, 0, stream>>>(ex, d, intermediate, k, ids,
-                                                                       weights, h, out);
+        expert_in_kernel<T><<<dim3((intermediate + 7) / 8, n * slots), 256, 0, stream>>>(
+            ex, p, logits, d, intermediate, x, h, ids, weights);
+        expert_out_kernel<T><<<dim3((d + 1) / 2, n), 256, 0, stream>>>(ex, p.k, d, intermediate,
+                                                                       ids, weights, h, out);
     });
-    check_launch("routed_experts");
+    check_launch("moe_experts");
 }
 
 }  // namespace lc::cuda

@@ -18,6 +18,13 @@ struct ExpertTable {
     int64_t gate_stride = 0, down_stride = 0;  // row strides, elements
     DType dtype = DType::BF16;
     const float* bias = nullptr;  // [n_routed] or null
+    // The shared experts as `n_shared` always-on experts of the routed size (weight 1): the
+    // rows [v * I, (v + 1) * I) of their gate/up and the same columns of their down.
+    const void* shared_gate = nullptr;
+    const void* shared_up = nullptr;
+    const void* shared_down = nullptr;
+    int64_t shared_gate_stride = 0, shared_down_stride = 0;
+    int n_shared = 0;
 };
 
 struct RoutingParams {
@@ -29,13 +36,11 @@ struct RoutingParams {
     static RoutingParams from(const ModelConfig& config);
 };
 
-// logits [n, n_routed] -> ids/weights [n, k].
-void route(const RoutingParams& p, const float* logits, const float* bias, int n, int* ids,
-           float* weights, cudaStream_t stream);
-
-// out[t] += sum_j weights[t, j] * expert_{ids[t, j]}(x[t]); h is scratch [n * k, intermediate].
-void routed_experts(const ExpertTable& experts, int d, int intermediate, int k, const int* ids,
-                    const float* weights, const float* x, int n, float* h, float* out,
-                    cudaStream_t stream);
+// out[t] += sum_j w[t, j] * expert_{ids[t, j]}(x[t]) + sum_v shared_v(x[t]), with ids and
+// weights routed from logits [n, n_routed] inside the first kernel (ids/weights [n, k] are
+// scratch, h is scratch [n * (k + n_shared), intermediate]). Two launches.
+void moe_experts(const ExpertTable& experts, const RoutingParams& routing, const float* logits,
+                 int d, int intermediate, const float* x, int n, int* ids, float* weights,
+                 float* h, float* out, cudaStream_t stream);
 
 }  // namespace lc::cuda

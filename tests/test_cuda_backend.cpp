@@ -193,6 +193,53 @@ private slots:
         QVERIFY2(rel_l2(get(*gpu, gy, y0.size()), want) < 2 * tol, "swiglu");
     }
 
+    // RMSNorm fused with several products (plain, SwiGLU, accumulating), as decode uses it.
+    void project_data() {
+        QTest::addColumn<int>("tokens");
+        QTest::addColumn<int>("cols");
+        for (int n : {1, 3, 8, 20})
+            for (int cols : {2048, 264, 100})
+                QTest::newRow(qPrintable(QString("n%1 cols%2").arg(n).arg(cols))) << n << cols;
+    }
+    void project() {
+        QFETCH(int, tokens);
+        QFETCH(int, cols);
+        auto cpu = make_cpu_backend(2);
+        auto gpu = gpu_backend();
+        ModelConfig c = attention_config(16, 16, 16, 16, 64);
+        HostMatrix a(300, cols, DType::BF16), g(77, cols, DType::BF16), u(77, cols, DType::BF16),
+            b(64, cols, DType::BF16);
+        ModelWeights w;
+        w.layers.resize(1);
+        w.layers[0].q_proj = a.view;
+        w.layers[0].o_proj = g.view;
+        w.layers[0].kv_b_proj = u.view;
+        w.layers[0].router = b.view;
+        gpu->upload(w, c, 128);
+        const std::vector<float> x = randn(size_t(tokens) * cols);
+        const std::vector<float> norm = randn(cols);
+        const std::vector<float> acc0 = randn(size_t(tokens) * 64);
+        std::vector<float> ya(tokens * 300), yg(tokens * 77), yb = acc0, xn(x.size());
+        const Projection host[] = {{&a.view, nullptr, ya.data(), 300, false},
+                                   {&g.view, &u.view, yg.data(), 77, false},
+                                   {&b.view, nullptr, yb.data(), 64, true}};
+        cpu->project(x.data(), cols, norm.data(), 1e-6f, xn.data(), cols, host, tokens);
+        float* gx = put(*gpu, x);
+        float* gn = put(*gpu, norm);
+        float* gxn = gpu->alloc(x.size());
+        float* ga = gpu->alloc(ya.size());
+        float* gg = gpu->alloc(yg.size());
+        float* gb = put(*gpu, acc0);
+        const Projection dev[] = {{&w.layers[0].q_proj, nullptr, ga, 300, false},
+                                  {&w.layers[0].o_proj, &w.layers[0].kv_b_proj, gg, 77, false},
+                                  {&w.layers[0].router, nullptr, gb, 64, true}};
+        gpu->project(gx, cols, gn, 1e-6f, gxn, cols, dev, tokens);
+        QVERIFY2(rel_l2(get(*gpu, gxn, xn.size()), xn) < 1e-5, "normed x");
+        QVERIFY2(rel_l2(get(*gpu, ga, ya.size()), ya) < 1e-4, "plain");
+        QVERIFY2(rel_l2(get(*gpu, gg, yg.size()), yg) < 1e-4, "swiglu");
+        QVERIFY2(rel_l2(get(*gpu, gb, yb.size()), yb) < 1e-4, "accumulate");
+    }
+
     void norm_and_rope() {
         auto cpu = make_cpu_backend(2);
         auto gpu = gpu_backend();
@@ -275,7 +322,7 @@ private slots:
                 cache->write_rows(l, 0, total, rows.data());
         }
         const int qk = d_nope + d_rope;
-        const std::vector<float> q = randn(size_t(tokens) * heads * qk);
+        std::vector<float> q = randn(size_t(tokens) * heads * qk);
         std::vector<int> ids(tokens, 0);
         gpu->begin_chunk(gpu_cache, context, ids.data(), tokens);
 
@@ -342,7 +389,7 @@ private slots:
         host.layers.resize(1);
         LayerWeights& L = host.layers[0];
         L.is_moe = true;
-        storage.reserve(3 * c.n_routed_experts);
+        storage.reserve(3 * c.n_routed_experts + 3);
         for (int e = 0; e < c.n_routed_experts; ++e) {
             FeedForwardWeights f;
             storage.emplace_back(c.moe_intermediate_size, c.hidden_size, DType::BF16);
@@ -355,6 +402,16 @@ private slots:
             L.experts.push_back(f);
         }
         if (kind == "v3_noaux") L.router_bias.host = randn(c.n_routed_experts, 0.1f);
+        // Two shared experts, fused as published (the GPU treats them as two more experts).
+        c.n_shared_experts = 2;
+        const int shared = 2 * c.moe_intermediate_size;
+        storage.emplace_back(shared, c.hidden_size, DType::BF16);
+        L.shared.gate = storage.back().view;
+        storage.emplace_back(shared, c.hidden_size, DType::BF16);
+        L.shared.up = storage.back().view;
+        storage.emplace_back(c.hidden_size, shared, DType::BF16);
+        L.shared.down = storage.back().view;
+        L.shared.intermediate = shared;
         ModelWeights device = host;
         gpu->upload(device, c, 128);
 
