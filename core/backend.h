@@ -52,8 +52,11 @@ struct Projection {
 struct MoeArgs {
     int layer_index = 0;
     int n_tokens = 0;
-    const float* x = nullptr;              // [n_tokens, d], the normed hidden state
-    const float* router_logits = nullptr;  // [n_tokens, n_routed]
+    const float* x = nullptr;       // [n_tokens, d], the residual stream (before the norm)
+    const float* norm = nullptr;    // [d] post_attention_layernorm
+    float eps = 1e-6f;
+    float* xn = nullptr;            // [n_tokens, d] scratch: RMSNorm(x) * norm
+    float* router_logits = nullptr;  // [n_tokens, n_routed] scratch
     const LayerWeights* layer = nullptr;  // its routed and shared experts
     float* out = nullptr;  // [n_tokens, d]; routed (weighted) and shared experts are added to it
 };
@@ -130,7 +133,8 @@ public:
     virtual void add(float* y, const float* x, size_t n) = 0;
     // out[t, i] = silu(gate[t, i]) * up[t, i]
     virtual void silu_mul(const float* gate, const float* up, float* out, int n, int dim) = 0;
-    // One MoE layer: routing, the chosen routed experts and the shared experts.
+    // One MoE layer on RMSNorm(x): router, routing, the chosen routed experts and the shared
+    // experts, added to `out`.
     virtual void moe(const ModelConfig& config, const MoeArgs& args) = 0;
 };
 

@@ -256,7 +256,12 @@ void CpuBackend::naive_attention(const LatentCache& cache, const AttentionArgs& 
 
 // Routes every token, then runs each chosen expert once over all the tokens that chose it
 // (so prefill reads an expert's weights once, not once per token).
-void CpuBackend::moe(const ModelConfig& c, const MoeArgs& a) {
+void CpuBackend::moe(const ModelConfig& c, const MoeArgs& args) {
+    MoeArgs a = args;
+    const Projection router[] = {
+        {&a.layer->router, nullptr, a.router_logits, c.n_routed_experts, false}};
+    project(a.x, c.hidden_size, a.norm, a.eps, a.xn, c.hidden_size, router, a.n_tokens);
+    a.x = a.xn;  // the experts read the normed state
     const int n = a.n_tokens;
     const int k = c.num_experts_per_tok;
     const int d = c.hidden_size;

@@ -263,16 +263,14 @@ void Model::feed_forward(const LayerWeights& w, int n) {
 void Model::moe_block(const LayerWeights& w, int n) {
     const ModelConfig& c = config_;
     Backend& be = *backend_;
-    const int d = c.hidden_size;
-    const float eps = static_cast<float>(c.rms_norm_eps);
-    const Projection router[] = {{&w.router, nullptr, router_, c.n_routed_experts, false}};
-    be.project(x_, d, w.post_attention_norm.data(), eps, xn_, d, router,
-               n);  // router logits: [n, n_routed]
     MoeArgs a;
     a.layer_index = static_cast<int>(&w - weights_.layers.data());
     a.n_tokens = n;
-    a.x = xn_;
-    a.router_logits = router_;
+    a.x = x_;
+    a.norm = w.post_attention_norm.data();
+    a.eps = static_cast<float>(c.rms_norm_eps);
+    a.xn = xn_;              // [n, d]
+    a.router_logits = router_;  // [n, n_routed]
     a.layer = &w;
     a.out = x_;
     be.moe(c, a);  // [n, d]

@@ -109,7 +109,7 @@ AttentionTiming time_attention(int n_heads, int d_nope, int d_rope, int d_v, int
 
     int sms = 0;
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
-    const int splits = 2 * sms;
+    const int splits = sms;  // as the backend's decode step
     MlaScratch scratch;
     scratch.max_items = splits;
     const size_t rows = size_t(splits) * sh.groups() * kHeadsPerGroup;

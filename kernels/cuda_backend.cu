@@ -215,7 +215,8 @@ private:
     RoutingParams routing_;
     int* moe_ids_ = nullptr;          // [max_batch * k]
     float* moe_weights_ = nullptr;    // [max_batch * k]
-    float* moe_hidden_ = nullptr;     // [max_batch * k, moe_intermediate]
+    float* moe_hidden_ = nullptr;     // [max_batch * (k + shared), moe_intermediate]
+    unsigned* moe_counter_ = nullptr;  // the router kernel's done-counter
 
     int* recent_ = nullptr;  // [kRecentCapacity] the repetition-penalty window
     static constexpr int kRecentCapacity = 4096;
@@ -299,9 +300,10 @@ void CudaBackend::upload(ModelWeights& w, const ModelConfig& c, int max_batch) {
     mla_ = MlaShape{c.num_attention_heads, c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim,
                     c.kv_lora_rank};
     prepare_attention(mla_);
-    // Decode splits the keys over two blocks per multiprocessor, so one token at long context
-    // keeps the whole GPU busy; prefill chunks bring their own parallelism.
-    decode_splits_ = 2 * sms_;
+    // Decode splits the keys over one block per multiprocessor (each double-buffers its tiles),
+    // so one token at long context keeps the whole GPU busy; prefill chunks bring their own
+    // parallelism.
+    decode_splits_ = sms_;
     const int items = std::max(max_batch, decode_splits_);
     const size_t rows = static_cast<size_t>(items) * mla_.groups() * kHeadsPerGroup;
     mla_scratch_.max_items = items;
@@ -348,6 +350,7 @@ void CudaBackend::upload(ModelWeights& w, const ModelConfig& c, int max_batch) {
                            ? std::max(0, c.n_shared_experts)
                            : 0;  // virtual experts the shared ones become
     moe_ids_ = static_cast<int*>(device_alloc(pairs * sizeof(int)));
+    moe_counter_ = static_cast<unsigned*>(device_alloc(sizeof(unsigned)));
     moe_weights_ = static_cast<float*>(device_alloc(pairs * sizeof(float)));
     moe_hidden_ = static_cast<float*>(
         device_alloc((pairs + static_cast<size_t>(max_batch) * shared) *
@@ -497,7 +500,16 @@ void CudaBackend::attention(AttentionMode mode, LatentCache& cache, const Attent
 
 void CudaBackend::moe(const ModelConfig& c, const MoeArgs& a) {
     const MoeLayer& m = moe_layers_.at(a.layer_index);
-    moe_experts(m.table, routing_, a.router_logits, c.hidden_size, m.intermediate, a.x,
+    const WeightMatrix& router = a.layer->router;
+    if (a.n_tokens == 1 && router.dtype == m.table.dtype) {
+        moe_decode(m.table, routing_, router, a.x, a.norm, a.eps, a.xn, a.router_logits,
+                   c.hidden_size, m.intermediate, moe_ids_, moe_weights_, moe_hidden_, a.out,
+                   moe_counter_, stream_);
+        return;
+    }
+    const Projection logits[] = {{&router, nullptr, a.router_logits, c.n_routed_experts, false}};
+    project(a.x, c.hidden_size, a.norm, a.eps, a.xn, c.hidden_size, logits, a.n_tokens);
+    moe_experts(m.table, routing_, a.router_logits, c.hidden_size, m.intermediate, a.xn,
                 a.n_tokens, moe_ids_, moe_weights_, moe_hidden_, a.out, stream_);
 }
 

@@ -151,56 +151,55 @@ struct SegmentArgs {
     int count;
 };
 
+// With NORM, RMSNorm is folded into the dot product: y = inv_rms * sum_c W[r, c] norm[c] x[c],
+// with inv_rms from the sum of squares each warp accumulates from the x values it loads anyway
+// (no prologue, no shared memory). Warp 0 of block 0 also stores the normed x.
 template <class T, int NT, bool NORM>
 __global__ void __launch_bounds__(256)
     gemv_multi_kernel(SegmentArgs a, const float* __restrict__ x, int64_t xs,
                       const float* __restrict__ norm, float eps, float* __restrict__ xn,
                       int cols) {
-    extern __shared__ __align__(16) float x_norm[];  // [NT][cols] when NORM
-    __shared__ float partial[32];
     constexpr int V = Vec16<T>::N;
-    if constexpr (NORM) {
-        for (int t = 0; t < NT; ++t) {
-            const float* xt = x + t * xs;
-            float ss = 0.0f;
-            for (int i = threadIdx.x; i < cols; i += blockDim.x)
-                ss += xt[i] * xt[i];
-            const float inv = rsqrtf(block_sum(ss, partial) / cols + eps);
-            for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-                const float v = norm[i] * (xt[i] * inv);
-                x_norm[t * cols + i] = v;
-                if (blockIdx.x == 0) xn[static_cast<int64_t>(t) * cols + i] = v;
-            }
-        }
-        __syncthreads();
-    }
     int s = 0;
     while (s + 1 < a.count && static_cast<int>(blockIdx.x) >= a.first_block[s + 1])
         ++s;
     const int lane = threadIdx.x % kWarp;
     const int r = (blockIdx.x - a.first_block[s]) * kRowsPerBlock + threadIdx.x / kWarp;
-    if (r >= a.rows[s]) return;
+    const bool writes_xn = NORM && blockIdx.x == 0 && threadIdx.x < kWarp;
+    if (r >= a.rows[s] && !writes_xn) return;
+    const bool row_ok = r < a.rows[s];
     const bool swiglu = a.up[s] != nullptr;
-    const T* row = static_cast<const T*>(a.w[s]) + static_cast<int64_t>(r) * a.ld[s];
-    const T* row_up = swiglu ? static_cast<const T*>(a.up[s]) + static_cast<int64_t>(r) * a.ld[s]
-                             : nullptr;
-    const float* xin = NORM ? x_norm : x;
-    const int64_t x_stride = NORM ? cols : xs;
-    float acc[NT], acc_up[NT];
+    const T* row = static_cast<const T*>(a.w[s]) + static_cast<int64_t>(row_ok ? r : 0) * a.ld[s];
+    const T* row_up =
+        swiglu ? static_cast<const T*>(a.up[s]) + static_cast<int64_t>(row_ok ? r : 0) * a.ld[s]
+               : nullptr;
+    float acc[NT], acc_up[NT], ss[NT];
 #pragma unroll
     for (int t = 0; t < NT; ++t)
-        acc[t] = acc_up[t] = 0.0f;
+        acc[t] = acc_up[t] = ss[t] = 0.0f;
 #pragma unroll 4
     for (int c = lane * V; c < cols; c += kWarp * V) {
-        float wv[V], uv[V];
+        float wv[V], uv[V], nv[V];
         widen16<T>(load_streaming(row + c), wv);
         if (swiglu) widen16<T>(load_streaming(row_up + c), uv);
-#pragma unroll
-        for (int t = 0; t < NT; ++t) {
-            const float4* xp = reinterpret_cast<const float4*>(xin + t * x_stride + c);
+        if constexpr (NORM) {
 #pragma unroll
             for (int q = 0; q < V / 4; ++q) {
-                const float4 xv = xp[q];
+                const float4 n4 = reinterpret_cast<const float4*>(norm + c)[q];
+                nv[4 * q] = n4.x, nv[4 * q + 1] = n4.y, nv[4 * q + 2] = n4.z, nv[4 * q + 3] = n4.w;
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < NT; ++t) {
+            const float4* xp = reinterpret_cast<const float4*>(x + t * xs + c);
+#pragma unroll
+            for (int q = 0; q < V / 4; ++q) {
+                float4 xv = xp[q];
+                if constexpr (NORM) {
+                    ss[t] += xv.x * xv.x + xv.y * xv.y + xv.z * xv.z + xv.w * xv.w;
+                    xv.x *= nv[4 * q], xv.y *= nv[4 * q + 1], xv.z *= nv[4 * q + 2],
+                        xv.w *= nv[4 * q + 3];
+                }
                 acc[t] += wv[4 * q] * xv.x + wv[4 * q + 1] * xv.y + wv[4 * q + 2] * xv.z +
                           wv[4 * q + 3] * xv.w;
                 if (swiglu)
@@ -211,12 +210,17 @@ __global__ void __launch_bounds__(256)
     }
 #pragma unroll
     for (int t = 0; t < NT; ++t) {
-        float v = warp_sum(acc[t]);
-        if (swiglu) v = silu(v) * warp_sum(acc_up[t]);
-        if (lane == 0) {
+        float inv = 1.0f;
+        if constexpr (NORM) inv = rsqrtf(warp_sum(ss[t]) / cols + eps);
+        float v = warp_sum(acc[t]) * inv;
+        if (swiglu) v = silu(v) * (warp_sum(acc_up[t]) * inv);
+        if (lane == 0 && row_ok) {
             float* out = a.y[s] + t * a.ys[s] + r;
             *out = a.accumulate[s] ? *out + v : v;
         }
+        if (writes_xn)
+            for (int c = lane; c < cols; c += kWarp)
+                xn[static_cast<int64_t>(t) * cols + c] = norm[c] * (x[t * xs + c] * inv);
     }
 }
 
@@ -224,9 +228,8 @@ template <class T, int NT>
 void launch_multi(const SegmentArgs& a, int blocks, const float* x, int64_t xs, const float* norm,
                   float eps, float* xn, int cols, cudaStream_t stream) {
     if (norm) {
-        const size_t shared = static_cast<size_t>(NT) * cols * sizeof(float);
         gemv_multi_kernel<T, NT, true>
-            <<<blocks, kRowsPerBlock * kWarp, shared, stream>>>(a, x, xs, norm, eps, xn, cols);
+            <<<blocks, kRowsPerBlock * kWarp, 0, stream>>>(a, x, xs, norm, eps, xn, cols);
     } else {
         gemv_multi_kernel<T, NT, false>
             <<<blocks, kRowsPerBlock * kWarp, 0, stream>>>(a, x, xs, norm, eps, xn, cols);
@@ -242,9 +245,8 @@ bool gemv_multi(const GemvSegment* segments, int count, const float* x, int64_t 
     const WeightMatrix& first = *segments[0].w;
     const int cols = static_cast<int>(first.cols);
     const int V = static_cast<int>(16 / dtype_size(first.dtype));
-    // The normed x of every token sits in shared memory (the default 48 KB).
-    if (norm && static_cast<size_t>(n_tokens) * cols * sizeof(float) > 48 * 1024) return false;
-    if (cols % V != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0 || x_stride % 4 != 0)
+    if (cols % V != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0 || x_stride % 4 != 0 ||
+        (norm && reinterpret_cast<uintptr_t>(norm) % 16 != 0))
         return false;
     SegmentArgs a{};
     a.count = count;

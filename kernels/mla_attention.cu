@@ -7,7 +7,7 @@ namespace lc::cuda {
 namespace {
 
 constexpr int kTileKeys = 64;  // one cache page: a tile never straddles two pages
-constexpr int kAttnThreads = 128;
+constexpr int kAttnThreads = 256;
 constexpr int kRowPad = 8;  // bf16 elements: shifts rows by 4 banks, keeps 16-byte alignment
 
 __device__ __forceinline__ const __nv_bfloat16* cache_row(const PagedCache& c, int layer,
@@ -85,25 +85,34 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
     const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
 }
-__device__ __forceinline__ void cp_async_wait_all() {
-    asm volatile("cp.async.wait_all;\n" ::);
+
+__device__ __forceinline__ void ldmatrix_x2(uint32_t* r, const void* row) {
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(a));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
 struct AttnSmem {
-    int stride;  // bf16 elements per row of q / keys
-    __nv_bfloat16* q;     // [16][stride]
-    __nv_bfloat16* keys;  // [64][stride]
-    float* scores;        // [16][kTileKeys + 4]
-    __nv_bfloat16* probs; // [16][kTileKeys + 8]
-    float* alpha;         // [16]
-    float* m;             // [16]
-    float* l;             // [16]
+    int stride;            // bf16 elements per row of q / keys
+    __nv_bfloat16* q;      // [16][stride]
+    __nv_bfloat16* keys;   // [2][64][stride]: the tile in use and the next one
+    float* scores;         // [16][kTileKeys + 4]
+    __nv_bfloat16* probs;  // [16][kTileKeys + 8]
+    float* alpha;          // [16]
+    float* m;              // [16]
+    float* l;              // [16]
 };
 
 __host__ __device__ inline size_t attn_smem_bytes(int width) {
     const size_t stride = width + kRowPad;
-    return (16 + kTileKeys) * stride * 2 + 16 * (kTileKeys + 4) * 4 + 16 * (kTileKeys + 8) * 2 +
-           3 * 16 * 4;
+    return (16 + 2 * kTileKeys) * stride * 2 + 16 * (kTileKeys + 4) * 4 +
+           16 * (kTileKeys + 8) * 2 + 3 * 16 * 4;
 }
 
 __device__ inline AttnSmem attn_smem(unsigned char* base, int width) {
@@ -111,7 +120,7 @@ __device__ inline AttnSmem attn_smem(unsigned char* base, int width) {
     s.stride = width + kRowPad;
     s.q = reinterpret_cast<__nv_bfloat16*>(base);
     s.keys = s.q + 16 * s.stride;
-    s.scores = reinterpret_cast<float*>(s.keys + kTileKeys * s.stride);
+    s.scores = reinterpret_cast<float*>(s.keys + 2 * kTileKeys * s.stride);
     s.probs = reinterpret_cast<__nv_bfloat16*>(s.scores + 16 * (kTileKeys + 4));
     s.alpha = reinterpret_cast<float*>(s.probs + 16 * (kTileKeys + 8));
     s.m = s.alpha + 16;
@@ -119,11 +128,26 @@ __device__ inline AttnSmem attn_smem(unsigned char* base, int width) {
     return s;
 }
 
-// One block: one query token, 16 heads, one split of the keys. 4 warps: for scores each warp
-// takes 16 of the tile's 64 keys; for the output each warp owns d_c / 4 latent columns
-// (NT tiles of 8).
+// Issues the copies of one tile of keys (rows past `valid` are zeroed: 0 * garbage could be NaN).
+__device__ __forceinline__ void load_tile(__nv_bfloat16* dst, int stride,
+                                          const __nv_bfloat16* rows, int width, int valid) {
+    const int chunks = width / 8;  // 16-byte pieces per row
+    for (int i = threadIdx.x; i < kTileKeys * chunks; i += kAttnThreads) {
+        const int r = i / chunks, c = i % chunks;
+        __nv_bfloat16* d = dst + r * stride + c * 8;
+        if (r < valid) {
+            cp_async16(d, rows + static_cast<int64_t>(r) * width + c * 8);
+        } else {
+            *reinterpret_cast<uint4*>(d) = make_uint4(0, 0, 0, 0);
+        }
+    }
+}
+
+// One block: one query token, 16 heads, one split of the keys, 8 warps. Tiles of 64 keys (one
+// page) are double-buffered: the next one streams in while this one is computed. Scores: each
+// warp 8 of the tile's keys; output: each warp d_c / 8 latent columns (NT tiles of 8).
 template <int NT>
-__global__ void __launch_bounds__(kAttnThreads)
+__global__ void __launch_bounds__(kAttnThreads, 1)
     attention_mma_kernel(MlaShape sh, PagedCache cache, int layer, const int* first_position,
                          int splits, const __nv_bfloat16* __restrict__ q_abs,
                          float* __restrict__ part_o, float* __restrict__ part_ml) {
@@ -145,92 +169,86 @@ __global__ void __launch_bounds__(kAttnThreads)
         return;
     }
 
-    // Queries of the 16 heads.
+    // Queries of the 16 heads and the first tile.
     const __nv_bfloat16* qg = q_abs + (static_cast<int64_t>(t) * groups + g) * 16 * width;
-    const int chunks_per_row = width / 8;  // 16-byte pieces
+    const int chunks_per_row = width / 8;
     for (int i = tid; i < 16 * chunks_per_row; i += kAttnThreads) {
         const int r = i / chunks_per_row, c = i % chunks_per_row;
         cp_async16(sm.q + r * sm.stride + c * 8, qg + r * width + c * 8);
     }
+    load_tile(sm.keys, sm.stride, cache_row(cache, layer, begin), width,
+              min(kTileKeys, end - begin));
+    cp_async_commit();
     if (tid < 16) {
         sm.m[tid] = -INFINITY;
         sm.l[tid] = 0.0f;
     }
 
     const int gid = lane / 4, tig = lane % 4;  // mma fragment coordinates
-    const int col0 = warp * (sh.d_c / 4);
+    const int mi = lane / 8, mr = lane % 8;    // ldmatrix: lane feeds row mr of matrix mi
+    const int col0 = warp * (sh.d_c / 8);
     float acc[NT][4];
 #pragma unroll
     for (int j = 0; j < NT; ++j)
         acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
 
-    for (int tile = begin; tile < end; tile += kTileKeys) {
+    int buffer = 0;
+    for (int tile = begin; tile < end; tile += kTileKeys, buffer ^= 1) {
         const int valid = min(kTileKeys, end - tile);
-        const __nv_bfloat16* rows = cache_row(cache, layer, tile);
-        for (int i = tid; i < kTileKeys * chunks_per_row; i += kAttnThreads) {
-            const int r = i / chunks_per_row, c = i % chunks_per_row;
-            __nv_bfloat16* dst = sm.keys + r * sm.stride + c * 8;
-            if (r < valid) {
-                cp_async16(dst, rows + static_cast<int64_t>(r) * width + c * 8);
-            } else {
-                *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
-            }
+        const int next = tile + kTileKeys;
+        if (next < end) {
+            load_tile(sm.keys + (buffer ^ 1) * kTileKeys * sm.stride, sm.stride,
+                      cache_row(cache, layer, next), width, min(kTileKeys, end - next));
+            cp_async_commit();
+            cp_async_wait<1>();  // this tile's group is done, the next one may still fly
+        } else {
+            cp_async_wait<0>();
         }
-        cp_async_wait_all();
         __syncthreads();
+        const __nv_bfloat16* keys = sm.keys + buffer * kTileKeys * sm.stride;
 
-        // Scores: S[16 heads][16 keys of this warp] = Q K^T.
+        // Scores: S[16 heads][8 keys of this warp] = Q K^T.
         {
-            float sc[2][4] = {};
-            const int key0 = warp * 16;
-            // ldmatrix row addresses: lane l feeds row l % 8 of matrix l / 8.
-            const int mi = lane / 8, mr = lane % 8;
+            float sc[4] = {};
+            const int key0 = warp * 8;
             const __nv_bfloat16* q_row = sm.q + ((mi % 2) * 8 + mr) * sm.stride + (mi / 2) * 8;
-            const __nv_bfloat16* k_row =
-                sm.keys + (key0 + (mi / 2) * 8 + mr) * sm.stride + (mi % 2) * 8;
+            const __nv_bfloat16* k_row = keys + (key0 + mr) * sm.stride + (mi % 2) * 8;
             for (int k0 = 0; k0 < width; k0 += 16) {
-                uint32_t a[4], b[4];
+                uint32_t a[4], b[2];
                 ldmatrix_x4(a, q_row + k0);
-                ldmatrix_x4(b, k_row + k0);  // b[0..1]: keys 0-7, b[2..3]: keys 8-15
-                mma_bf16(sc[0], a, b);
-                mma_bf16(sc[1], a, b + 2);
+                ldmatrix_x2(b, k_row + k0);
+                mma_bf16(sc, a, b);
             }
-#pragma unroll
-            for (int j = 0; j < 2; ++j) {
-                const int k = key0 + j * 8 + 2 * tig;
-                float* r0 = sm.scores + gid * (kTileKeys + 4);
-                float* r1 = sm.scores + (gid + 8) * (kTileKeys + 4);
-                r0[k] = k < valid ? sc[j][0] : -INFINITY;
-                r0[k + 1] = k + 1 < valid ? sc[j][1] : -INFINITY;
-                r1[k] = k < valid ? sc[j][2] : -INFINITY;
-                r1[k + 1] = k + 1 < valid ? sc[j][3] : -INFINITY;
-            }
+            const int k = key0 + 2 * tig;
+            float* r0 = sm.scores + gid * (kTileKeys + 4);
+            float* r1 = sm.scores + (gid + 8) * (kTileKeys + 4);
+            r0[k] = k < valid ? sc[0] : -INFINITY;
+            r0[k + 1] = k + 1 < valid ? sc[1] : -INFINITY;
+            r1[k] = k < valid ? sc[2] : -INFINITY;
+            r1[k + 1] = k + 1 < valid ? sc[3] : -INFINITY;
         }
         __syncthreads();
 
-        // Online softmax: 8 threads per head row, 8 keys each.
+        // Online softmax: 16 threads per head row, 4 keys each.
         {
-            const int r = tid / 8, sub = tid % 8;
-            const float* sr = sm.scores + r * (kTileKeys + 4) + sub * 8;
-            float mx = -INFINITY;
+            const int r = tid / 16, sub = tid % 16;
+            const float* sr = sm.scores + r * (kTileKeys + 4) + sub * 4;
+            float mx = fmaxf(fmaxf(sr[0], sr[1]), fmaxf(sr[2], sr[3]));
 #pragma unroll
-            for (int i = 0; i < 8; ++i)
-                mx = fmaxf(mx, sr[i]);
-#pragma unroll
-            for (int o = 4; o > 0; o >>= 1)
+            for (int o = 8; o > 0; o >>= 1)
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
             const float m_old = sm.m[r];
             const float m_new = fmaxf(m_old, mx);
             float sum = 0.0f;
-            __nv_bfloat16* pr = sm.probs + r * (kTileKeys + 8) + sub * 8;
+            __nv_bfloat16* pr = sm.probs + r * (kTileKeys + 8) + sub * 4;
 #pragma unroll
-            for (int i = 0; i < 8; ++i) {
+            for (int i = 0; i < 4; ++i) {
                 const __nv_bfloat16 p = __float2bfloat16(__expf(sr[i] - m_new));
                 pr[i] = p;
                 sum += __bfloat162float(p);
             }
 #pragma unroll
-            for (int o = 4; o > 0; o >>= 1)
+            for (int o = 8; o > 0; o >>= 1)
                 sum += __shfl_xor_sync(0xffffffffu, sum, o);
             __syncwarp();
             if (sub == 0) {
@@ -252,7 +270,6 @@ __global__ void __launch_bounds__(kAttnThreads)
                 acc[j][2] *= a_hi;
                 acc[j][3] *= a_hi;
             }
-            const int mi = lane / 8, mr = lane % 8;
 #pragma unroll
             for (int kk = 0; kk < kTileKeys; kk += 16) {
                 uint32_t a[4];
@@ -260,7 +277,7 @@ __global__ void __launch_bounds__(kAttnThreads)
                 if constexpr (NT >= 2) {
                     // Transposed: V's rows are keys; two column tiles of 8 per load.
                     const __nv_bfloat16* v_row =
-                        sm.keys + (kk + (mi % 2) * 8 + mr) * sm.stride + col0 + (mi / 2) * 8;
+                        keys + (kk + (mi % 2) * 8 + mr) * sm.stride + col0 + (mi / 2) * 8;
 #pragma unroll
                     for (int j = 0; j < NT; j += 2) {
                         uint32_t b[4];
@@ -269,13 +286,13 @@ __global__ void __launch_bounds__(kAttnThreads)
                         mma_bf16(acc[j + 1], a, b + 2);
                     }
                 } else {
-                    const __nv_bfloat16* v = sm.keys + (kk + 2 * tig) * sm.stride + col0 + gid;
+                    const __nv_bfloat16* v = keys + (kk + 2 * tig) * sm.stride + col0 + gid;
                     uint32_t b[2] = {pack(v[0], v[sm.stride]), pack(v[8 * sm.stride], v[9 * sm.stride])};
                     mma_bf16(acc[0], a, b);
                 }
             }
         }
-        __syncthreads();
+        __syncthreads();  // the buffer is refilled next iteration
     }
 
     float* out = part_o + item * 16 * sh.d_c;
@@ -596,14 +613,12 @@ void prepare_attention(const MlaShape& sh) {
     allow_shared<2>(bytes);
     allow_shared<4>(bytes);
     allow_shared<8>(bytes);
-    allow_shared<16>(bytes);
 }
 
 bool tensor_core_attention_supported(const MlaShape& sh) {
-    const int nt = sh.d_c / 32;
-    return sh.width() % 16 == 0 && sh.d_c % 32 == 0 &&
-           (nt == 1 || nt == 2 || nt == 4 || nt == 8 || nt == 16) &&
-           attn_smem_bytes(sh.width()) <= 200 * 1024;
+    const int nt = sh.d_c / 64;
+    return sh.width() % 16 == 0 && sh.d_c % 64 == 0 && (nt == 1 || nt == 2 || nt == 4 || nt == 8) &&
+           attn_smem_bytes(sh.width()) <= 220 * 1024;
 }
 
 void absorb_query(const MlaShape& sh, const float* q, const WeightMatrix& kv_b, float scale,
@@ -624,12 +639,11 @@ void attention_splits(const MlaShape& sh, const PagedCache& cache, int layer,
     if (static_cast<int64_t>(n_tokens) * splits > scratch.max_items)
         throw Error("internal: attention scratch too small");
     if (tensor_core_attention_supported(sh)) {
-        switch (sh.d_c / 32) {
+        switch (sh.d_c / 64) {
             case 1: launch_mma<1>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
             case 2: launch_mma<2>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
             case 4: launch_mma<4>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
-            case 8: launch_mma<8>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
-            default: launch_mma<16>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
+            default: launch_mma<8>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
         }
     } else {
         const dim3 grid(splits, sh.n_heads, n_tokens);

@@ -117,7 +117,7 @@ constexpr int kMaxK = 16;
 // Blocks over (8 rows, token-slot pair); slots are the k routed experts then the shared ones.
 // Warp 0 routes the block's token first (a few hundred instructions, cheaper than a launch);
 // the first column of blocks stores the routing for expert_out_kernel.
-template <class T>
+template <class T, bool ROUTE>
 __global__ void __launch_bounds__(256)
     expert_in_kernel(ExpertTable ex, RoutingParams p, const float* __restrict__ logits, int d,
                      int inter, const float* __restrict__ x, float* __restrict__ h,
@@ -133,16 +133,21 @@ __global__ void __launch_bounds__(256)
     const T* g;
     const T* u;
     if (j < p.k) {
-        if (warp == 0) {
-            route_warp(p, logits + static_cast<int64_t>(t) * p.n_routed, ex.bias, scores, choice,
-                       group, ids, weights);
-            if (blockIdx.x == 0 && j == 0 && lane < p.k) {
-                ids_out[t * p.k + lane] = ids[lane];
-                weights_out[t * p.k + lane] = weights[lane];
+        int e;
+        if constexpr (ROUTE) {
+            if (warp == 0) {
+                route_warp(p, logits + static_cast<int64_t>(t) * p.n_routed, ex.bias, scores,
+                           choice, group, ids, weights);
+                if (blockIdx.x == 0 && j == 0 && lane < p.k) {
+                    ids_out[t * p.k + lane] = ids[lane];
+                    weights_out[t * p.k + lane] = weights[lane];
+                }
             }
+            __syncthreads();
+            e = ids[j];
+        } else {
+            e = ids_out[t * p.k + j];  // routed by the router kernel
         }
-        __syncthreads();
-        const int e = ids[j];
         g = static_cast<const T*>(ex.gate[e]);
         u = static_cast<const T*>(ex.up[e]);
     } else {
@@ -157,16 +162,19 @@ __global__ void __launch_bounds__(256)
     u += static_cast<int64_t>(r) * stride;
     const float* xt = x + static_cast<int64_t>(t) * d;
     float ag = 0.0f, au = 0.0f;
-    if (d % V == 0 && stride % V == 0) {
+    if (d % V == 0 && stride % V == 0 && d % 4 == 0) {
 #pragma unroll 4
         for (int c = lane * V; c < d; c += kWarp * V) {
             float gv[V], uv[V];
             widen16<T>(load_streaming(g + c), gv);
             widen16<T>(load_streaming(u + c), uv);
 #pragma unroll
-            for (int i = 0; i < V; ++i) {
-                ag += gv[i] * xt[c + i];
-                au += uv[i] * xt[c + i];
+            for (int q = 0; q < V / 4; ++q) {
+                const float4 xv = reinterpret_cast<const float4*>(xt + c)[q];
+                ag += gv[4 * q] * xv.x + gv[4 * q + 1] * xv.y + gv[4 * q + 2] * xv.z +
+                      gv[4 * q + 3] * xv.w;
+                au += uv[4 * q] * xv.x + uv[4 * q + 1] * xv.y + uv[4 * q + 2] * xv.z +
+                      uv[4 * q + 3] * xv.w;
             }
         }
     } else {
@@ -212,14 +220,17 @@ __global__ void __launch_bounds__(256)
             }
             const float* hp = h + static_cast<int64_t>(pair) * inter;
             float acc = 0.0f;
-            if (inter % V == 0 && stride % V == 0) {
+            if (inter % V == 0 && stride % V == 0 && inter % 4 == 0) {
 #pragma unroll 4
                 for (int c = lane * V; c < inter; c += kWarp * V) {
                     float wv[V];
                     widen16<T>(load_streaming(row + c), wv);
 #pragma unroll
-                    for (int i = 0; i < V; ++i)
-                        acc += wv[i] * hp[c + i];
+                    for (int q = 0; q < V / 4; ++q) {
+                        const float4 hv = reinterpret_cast<const float4*>(hp + c)[q];
+                        acc += wv[4 * q] * hv.x + wv[4 * q + 1] * hv.y + wv[4 * q + 2] * hv.z +
+                               wv[4 * q + 3] * hv.w;
+                    }
                 }
             } else {
                 for (int c = lane; c < inter; c += kWarp)
@@ -236,7 +247,65 @@ __global__ void __launch_bounds__(256)
     }
 }
 
+// A warp per router row, RMSNorm folded in (see gemv.cu); the last block to finish routes.
+template <class T>
+__global__ void __launch_bounds__(256)
+    router_kernel(const T* __restrict__ w, int64_t ld, int cols, const float* __restrict__ x,
+                  const float* __restrict__ norm, float eps, float* __restrict__ xn,
+                  float* __restrict__ logits, RoutingParams p, const float* __restrict__ bias,
+                  int* __restrict__ ids, float* __restrict__ weights, unsigned* counter) {
+    __shared__ float raw[kMaxExperts], scores[kMaxExperts], choice[kMaxExperts], group[64];
+    __shared__ bool last;
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int r = blockIdx.x * 8 + warp;
+    float acc = 0.0f, ss = 0.0f;
+    const T* row = w + static_cast<int64_t>(r < p.n_routed ? r : 0) * ld;
+    for (int c = lane; c < cols; c += kWarp) {  // small matrix: plain loads
+        const float xv = x[c];
+        ss += xv * xv;
+        acc += to_f32<T>(row[c]) * norm[c] * xv;
+    }
+    const float inv = rsqrtf(warp_sum(ss) / cols + eps);
+    acc = warp_sum(acc) * inv;
+    if (lane == 0 && r < p.n_routed) logits[r] = acc;
+    if (blockIdx.x == 0 && warp == 0)
+        for (int c = lane; c < cols; c += kWarp)
+            xn[c] = norm[c] * (x[c] * inv);
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(counter, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last || warp != 0) return;
+    __threadfence();
+    for (int i = lane; i < p.n_routed; i += kWarp)
+        raw[i] = __ldcg(logits + i);  // other blocks' rows: from L2, not this SM's L1
+    __syncwarp();
+    route_warp(p, raw, bias, scores, choice, group, ids, weights);
+    if (lane == 0) *counter = 0;  // ready for the next step (graph replays)
+}
+
 }  // namespace
+
+void moe_decode(const ExpertTable& ex, const RoutingParams& p, const WeightMatrix& router,
+                const float* x, const float* norm, float eps, float* xn, float* logits, int d,
+                int intermediate, int* ids, float* weights, float* h, float* out,
+                unsigned* counter, cudaStream_t stream) {
+    if (p.n_routed > kMaxExperts || p.n_group > 64 || p.k > kMaxK || p.k < 1)
+        throw Error("this model's routing (experts, groups or experts per token) is beyond the "
+                    "GPU router's limits");
+    if (router.dtype != ex.dtype) throw Error("internal: router and experts differ in dtype");
+    const int slots = p.k + ex.n_shared;
+    with_dtype(ex.dtype, [&]<class T>() {
+        router_kernel<T><<<(p.n_routed + 7) / 8, 256, 0, stream>>>(
+            static_cast<const T*>(router.data), router.row_stride, d, x, norm, eps, xn, logits, p,
+            ex.bias, ids, weights, counter);
+        expert_in_kernel<T, false><<<dim3((intermediate + 7) / 8, slots), 256, 0, stream>>>(
+            ex, p, logits, d, intermediate, xn, h, ids, weights);
+        expert_out_kernel<T><<<dim3((d + 1) / 2, 1), 256, 0, stream>>>(ex, p.k, d, intermediate,
+                                                                       ids, weights, h, out);
+    });
+    check_launch("moe_decode");
+}
 
 void moe_experts(const ExpertTable& ex, const RoutingParams& p, const float* logits, int d,
                  int intermediate, const float* x, int n, int* ids, float* weights, float* h,
@@ -247,7 +316,7 @@ void moe_experts(const ExpertTable& ex, const RoutingParams& p, const float* log
                     "GPU router's limits");
     const int slots = p.k + ex.n_shared;
     with_dtype(ex.dtype, [&]<class T>() {
-        expert_in_kernel<T><<<dim3((intermediate + 7) / 8, n * slots), 256, 0, stream>>>(
+        expert_in_kernel<T, true><<<dim3((intermediate + 7) / 8, n * slots), 256, 0, stream>>>(
             ex, p, logits, d, intermediate, x, h, ids, weights);
         expert_out_kernel<T><<<dim3((d + 1) / 2, n), 256, 0, stream>>>(ex, p.k, d, intermediate,
                                                                        ids, weights, h, out);

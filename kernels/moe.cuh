@@ -43,4 +43,12 @@ void moe_experts(const ExpertTable& experts, const RoutingParams& routing, const
                  int d, int intermediate, const float* x, int n, int* ids, float* weights,
                  float* h, float* out, cudaStream_t stream);
 
+// Decode (one token) in three launches: the router's products with RMSNorm folded in, whose
+// last block routes (a done-counter, reset for the next step); the experts' gate/up; their
+// down products added to out. `counter` is one zeroed unsigned in device memory.
+void moe_decode(const ExpertTable& experts, const RoutingParams& routing,
+                const WeightMatrix& router, const float* x, const float* norm, float eps,
+                float* xn, float* logits, int d, int intermediate, int* ids, float* weights,
+                float* h, float* out, unsigned* counter, cudaStream_t stream);
+
 }  // namespace lc::cuda

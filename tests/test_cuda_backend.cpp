@@ -358,7 +358,7 @@ private slots:
         QTest::addColumn<QString>("kind");
         QTest::addColumn<int>("tokens");
         for (const char* kind : {"v2_greedy", "v2_group", "v3_noaux"})
-            for (int n : {1, 5, 40})
+            for (int n : {1, 5, 40})  // 1: the decode path (router kernel routes)
                 QTest::newRow(qPrintable(QString("%1 n%2").arg(kind).arg(n))) << kind << n;
     }
     void moe() {
@@ -389,7 +389,7 @@ private slots:
         host.layers.resize(1);
         LayerWeights& L = host.layers[0];
         L.is_moe = true;
-        storage.reserve(3 * c.n_routed_experts + 3);
+        storage.reserve(3 * c.n_routed_experts + 4);
         for (int e = 0; e < c.n_routed_experts; ++e) {
             FeedForwardWeights f;
             storage.emplace_back(c.moe_intermediate_size, c.hidden_size, DType::BF16);
@@ -412,25 +412,33 @@ private slots:
         storage.emplace_back(c.hidden_size, shared, DType::BF16);
         L.shared.down = storage.back().view;
         L.shared.intermediate = shared;
+        storage.emplace_back(c.n_routed_experts, c.hidden_size, DType::BF16, 0.3f);
+        L.router = storage.back().view;
         ModelWeights device = host;
         gpu->upload(device, c, 128);
 
+        // x is the residual stream; the op norms it, routes, and adds the experts to out (= x).
         const std::vector<float> x = randn(size_t(tokens) * c.hidden_size);
-        const std::vector<float> logits = randn(size_t(tokens) * c.n_routed_experts, 2.0f);
-        const std::vector<float> out0 = randn(size_t(tokens) * c.hidden_size);
-        std::vector<float> want = out0;
+        const std::vector<float> norm = randn(c.hidden_size);
+        std::vector<float> want = x, xn(x.size()), logits(size_t(tokens) * c.n_routed_experts);
         MoeArgs a;
         a.n_tokens = tokens;
-        a.x = x.data();
+        a.x = want.data();
+        a.norm = norm.data();
+        a.eps = 1e-6f;
+        a.xn = xn.data();
         a.router_logits = logits.data();
         a.layer = &host.layers[0];
         a.out = want.data();
         cpu->moe(c, a);
-        a.x = put(*gpu, x);
-        a.router_logits = put(*gpu, logits);
+        a.x = a.out = put(*gpu, x);
+        a.norm = put(*gpu, norm);
+        a.xn = gpu->alloc(xn.size());
+        a.router_logits = gpu->alloc(logits.size());
         a.layer = &device.layers[0];
-        a.out = put(*gpu, out0);
         gpu->moe(c, a);
+        QVERIFY2(rel_l2(get(*gpu, a.xn, xn.size()), xn) < 1e-5, "normed x");
+        QVERIFY2(rel_l2(get(*gpu, a.router_logits, logits.size()), logits) < 1e-4, "router");
         const double err = rel_l2(get(*gpu, a.out, want.size()), want);
         QVERIFY2(err < 1e-4, qPrintable(QString("relative L2 %1").arg(err)));
     }
