@@ -24,7 +24,7 @@ __global__ void __launch_bounds__(256)
         acc[t] = acc_up[t] = 0.0f;
     const T* row = w + static_cast<int64_t>(r) * ld;
     const T* row_up = SWIGLU ? w_up + static_cast<int64_t>(r) * ld : nullptr;
-#pragma unroll 4
+#pragma unroll 8  // a 2048-wide bf16 row: all eight 16-byte loads of a lane in flight
     for (int c = lane * V; c < cols; c += kWarp * V) {
         float wv[V], uv[V];
         widen16<T>(load_streaming(row + c), wv);
@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
     for (int t = 0; t < NT; ++t)
         acc[t] = acc_up[t] = ss[t] = 0.0f;
-#pragma unroll 4
+#pragma unroll 8  // a 2048-wide bf16 row: all eight 16-byte loads of a lane in flight
     for (int c = lane * V; c < cols; c += kWarp * V) {
         float wv[V], uv[V], nv[V];
         widen16<T>(load_streaming(row + c), wv);

@@ -213,7 +213,8 @@ __global__ void __launch_bounds__(kAttnThreads, 1)
             const int key0 = warp * 8;
             const __nv_bfloat16* q_row = sm.q + ((mi % 2) * 8 + mr) * sm.stride + (mi / 2) * 8;
             const __nv_bfloat16* k_row = keys + (key0 + mr) * sm.stride + (mi % 2) * 8;
-            for (int k0 = 0; k0 < width; k0 += 16) {
+#pragma unroll 4
+            for (int k0 = 0; k0 < width; k0 += 16) {  // unrolled: loads run ahead of the mma chain
                 uint32_t a[4], b[2];
                 ldmatrix_x4(a, q_row + k0);
                 ldmatrix_x2(b, k_row + k0);

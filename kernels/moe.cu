@@ -260,10 +260,28 @@ __global__ void __launch_bounds__(256)
     const int r = blockIdx.x * 8 + warp;
     float acc = 0.0f, ss = 0.0f;
     const T* row = w + static_cast<int64_t>(r < p.n_routed ? r : 0) * ld;
-    for (int c = lane; c < cols; c += kWarp) {  // small matrix: plain loads
-        const float xv = x[c];
-        ss += xv * xv;
-        acc += to_f32<T>(row[c]) * norm[c] * xv;
+    constexpr int V = Vec16<T>::N;
+    if (cols % V == 0 && ld % V == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+        reinterpret_cast<uintptr_t>(norm) % 16 == 0) {
+#pragma unroll 4
+        for (int c = lane * V; c < cols; c += kWarp * V) {
+            float wv[V];
+            widen16<T>(load_streaming(row + c), wv);
+#pragma unroll
+            for (int q = 0; q < V / 4; ++q) {
+                const float4 xv = reinterpret_cast<const float4*>(x + c)[q];
+                const float4 nv = reinterpret_cast<const float4*>(norm + c)[q];
+                ss += xv.x * xv.x + xv.y * xv.y + xv.z * xv.z + xv.w * xv.w;
+                acc += wv[4 * q] * nv.x * xv.x + wv[4 * q + 1] * nv.y * xv.y +
+                       wv[4 * q + 2] * nv.z * xv.z + wv[4 * q + 3] * nv.w * xv.w;
+            }
+        }
+    } else {
+        for (int c = lane; c < cols; c += kWarp) {
+            const float xv = x[c];
+            ss += xv * xv;
+            acc += to_f32<T>(row[c]) * norm[c] * xv;
+        }
     }
     const float inv = rsqrtf(warp_sum(ss) / cols + eps);
     acc = warp_sum(acc) * inv;
