@@ -31,7 +31,7 @@ struct AttentionArgs {
     int n_heads = 0;
     int d_nope = 0, d_rope = 0, d_v = 0, d_c = 0;
     float scale = 1.0f;
-    float* q = nullptr;  // [n_tokens, n_heads, d_nope + d_rope]
+    float* q = nullptr;              // [n_tokens, n_heads, d_nope + d_rope]
     const float* kv_a = nullptr;     // [n_tokens, d_c + d_rope] as kv_a_proj_with_mqa writes it
     const float* kv_norm = nullptr;  // [d_c]
     float kv_eps = 1e-6f;
@@ -52,11 +52,11 @@ struct Projection {
 struct MoeArgs {
     int layer_index = 0;
     int n_tokens = 0;
-    const float* x = nullptr;       // [n_tokens, d], the residual stream (before the norm)
-    const float* norm = nullptr;    // [d] post_attention_layernorm
+    const float* x = nullptr;     // [n_tokens, d], the residual stream (before the norm)
+    const float* norm = nullptr;  // [d] post_attention_layernorm
     float eps = 1e-6f;
-    float* xn = nullptr;            // [n_tokens, d] scratch: RMSNorm(x) * norm
-    float* router_logits = nullptr;  // [n_tokens, n_routed] scratch
+    float* xn = nullptr;                  // [n_tokens, d] scratch: RMSNorm(x) * norm
+    float* router_logits = nullptr;       // [n_tokens, n_routed] scratch
     const LayerWeights* layer = nullptr;  // its routed and shared experts
     float* out = nullptr;  // [n_tokens, d]; routed (weighted) and shared experts are added to it
 };
@@ -76,8 +76,7 @@ public:
     // Called before the ops of every forward chunk with its token ids, the cache and the
     // positions they will use (a GPU backend copies ids, positions and the page table to the
     // device here, so that a recorded step reads them from device memory when replayed).
-    virtual void begin_chunk(const LatentCache& cache, int first_position, const int* ids,
-                             int n) {
+    virtual void begin_chunk(const LatentCache& cache, int first_position, const int* ids, int n) {
         (void)cache, (void)first_position, (void)ids, (void)n;
     }
     // Decode steps may be recorded once and replayed (CUDA graphs): replay_step() returns true
@@ -110,8 +109,8 @@ public:
                         int64_t y_stride, int n) = 0;
     // xn[t] = RMSNorm(x[t]) * norm (x itself when norm is null, and xn is then not written),
     // then every projection of xn: one pass where a backend can fuse them (decode on the GPU).
-    virtual void project(const float* x, int64_t x_stride, const float* norm, float eps,
-                         float* xn, int dim, std::span<const Projection> outs, int n) = 0;
+    virtual void project(const float* x, int64_t x_stride, const float* norm, float eps, float* xn,
+                         int dim, std::span<const Projection> outs, int n) = 0;
     // y[t] += W x[t] (residual connections without a separate add).
     virtual void matmul_add(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
                             int64_t y_stride, int n) = 0;

@@ -57,8 +57,8 @@ public:
         lc::matmul(pool_, w, x, x_stride, y, y_stride, n);
     }
 
-    void project(const float* x, int64_t x_stride, const float* norm, float eps, float* xn,
-                 int dim, std::span<const Projection> outs, int n) override {
+    void project(const float* x, int64_t x_stride, const float* norm, float eps, float* xn, int dim,
+                 std::span<const Projection> outs, int n) override {
         const float* in = x;
         int64_t in_stride = x_stride;
         if (norm) {

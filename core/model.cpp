@@ -269,7 +269,7 @@ void Model::moe_block(const LayerWeights& w, int n) {
     a.x = x_;
     a.norm = w.post_attention_norm.data();
     a.eps = static_cast<float>(c.rms_norm_eps);
-    a.xn = xn_;              // [n, d]
+    a.xn = xn_;                 // [n, d]
     a.router_logits = router_;  // [n, n_routed]
     a.layer = &w;
     a.out = x_;

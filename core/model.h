@@ -18,8 +18,8 @@ namespace lc {
 
 struct ModelOptions {
     std::string device = "cpu";  // "cpu" or "cuda" (the edge turns it into a Backend)
-    int threads = 0;     // 0: every hardware thread
-    int max_batch = 64;  // tokens per prefill chunk (buffers are sized for it)
+    int threads = 0;             // 0: every hardware thread
+    int max_batch = 64;          // tokens per prefill chunk (buffers are sized for it)
     AttentionMode attention = AttentionMode::Absorbed;
 };
 
@@ -95,19 +95,19 @@ private:
     int64_t parameters_ = 0;
 
     // Activations, [max_batch, ...] each, allocated once at load.
-    float* x_ = nullptr;           // [B, d] residual stream
-    float* xn_ = nullptr;          // [B, d] normed input of a block
-    float* q_a_ = nullptr;         // [B, d_cq]
-    float* q_an_ = nullptr;        // [B, d_cq] after q_a_layernorm
-    float* q_ = nullptr;           // [B, n_h, d_nope + d_rope]
-    float* kv_a_ = nullptr;        // [B, d_c + d_rope]
-    float* attn_ = nullptr;        // [B, n_h * d_v]
-    float* gate_ = nullptr;        // [B, I] SwiGLU's hidden activation
-    float* router_ = nullptr;      // [B, n_routed]
-    float* logits_ = nullptr;      // [B, vocab]
-    float* last_logits_ = nullptr;  // inside logits_: the last forward's last position
+    float* x_ = nullptr;                       // [B, d] residual stream
+    float* xn_ = nullptr;                      // [B, d] normed input of a block
+    float* q_a_ = nullptr;                     // [B, d_cq]
+    float* q_an_ = nullptr;                    // [B, d_cq] after q_a_layernorm
+    float* q_ = nullptr;                       // [B, n_h, d_nope + d_rope]
+    float* kv_a_ = nullptr;                    // [B, d_c + d_rope]
+    float* attn_ = nullptr;                    // [B, n_h * d_v]
+    float* gate_ = nullptr;                    // [B, I] SwiGLU's hidden activation
+    float* router_ = nullptr;                  // [B, n_routed]
+    float* logits_ = nullptr;                  // [B, vocab]
+    float* last_logits_ = nullptr;             // inside logits_: the last forward's last position
     const LatentCache* last_cache_ = nullptr;  // the cache of that forward
-    std::vector<float> host_logits_;  // [vocab] for sampling on the host
+    std::vector<float> host_logits_;           // [vocab] for sampling on the host
 };
 
 }  // namespace lc

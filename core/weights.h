@@ -29,19 +29,19 @@ struct FeedForwardWeights {  // SwiGLU: down(silu(gate x) * up x)
 struct LayerWeights {
     ParamVector input_norm, post_attention_norm;  // [d]
     // Attention
-    WeightMatrix q_proj;           // [n_h * (d_nope + d_rope), d] when q_lora_rank == 0
-    WeightMatrix q_a_proj;         // [d_cq, d]
-    ParamVector q_a_norm;          // [d_cq]
-    WeightMatrix q_b_proj;         // [n_h * (d_nope + d_rope), d_cq]
-    WeightMatrix kv_a_proj;        // [d_c + d_rope, d]
-    ParamVector kv_a_norm;         // [d_c]
-    WeightMatrix kv_b_proj;        // [n_h * (d_nope + d_v), d_c]: W_UK[h] then W_UV[h]
-    WeightMatrix o_proj;           // [d, n_h * d_v]
+    WeightMatrix q_proj;     // [n_h * (d_nope + d_rope), d] when q_lora_rank == 0
+    WeightMatrix q_a_proj;   // [d_cq, d]
+    ParamVector q_a_norm;    // [d_cq]
+    WeightMatrix q_b_proj;   // [n_h * (d_nope + d_rope), d_cq]
+    WeightMatrix kv_a_proj;  // [d_c + d_rope, d]
+    ParamVector kv_a_norm;   // [d_c]
+    WeightMatrix kv_b_proj;  // [n_h * (d_nope + d_v), d_c]: W_UK[h] then W_UV[h]
+    WeightMatrix o_proj;     // [d, n_h * d_v]
     // Feed-forward: dense, or MoE (router + routed experts + shared experts)
     bool is_moe = false;
     FeedForwardWeights dense;
-    WeightMatrix router;             // [n_routed, d]
-    ParamVector router_bias;         // [n_routed], V3's e_score_correction_bias (or empty)
+    WeightMatrix router;      // [n_routed, d]
+    ParamVector router_bias;  // [n_routed], V3's e_score_correction_bias (or empty)
     std::vector<FeedForwardWeights> experts;
     FeedForwardWeights shared;  // intermediate = n_shared * moe_intermediate (0: none)
 };

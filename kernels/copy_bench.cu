@@ -88,8 +88,8 @@ AttentionTiming time_attention(int n_heads, int d_nope, int d_rope, int d_v, int
     constexpr int kPage = 64;
     const int pages = (context + kPage - 1) / kPage;
     // Several layers' worth of pages, rotated, so the timing is not of L2.
-    const int copies = std::max(2, static_cast<int>((256ull << 20) /
-                                                    (size_t(pages) * kPage * sh.width() * 2)) + 1);
+    const int copies = std::max(
+        2, static_cast<int>((256ull << 20) / (size_t(pages) * kPage * sh.width() * 2)) + 1);
     const size_t page_bytes = size_t(kPage) * sh.width() * 2;
     uint8_t* pool = nullptr;
     check(cudaMalloc(&pool, page_bytes * pages * copies), "cudaMalloc");
@@ -146,8 +146,7 @@ AttentionTiming time_attention(int n_heads, int d_nope, int d_rope, int d_v, int
     for (void* p : {static_cast<void*>(pool), static_cast<void*>(d_table),
                     static_cast<void*>(position), static_cast<void*>(scratch.q_abs),
                     static_cast<void*>(scratch.part_o), static_cast<void*>(scratch.part_ml),
-                    static_cast<void*>(scratch.o_lat), kv_b,
-                    static_cast<void*>(out)})
+                    static_cast<void*>(scratch.o_lat), kv_b, static_cast<void*>(out)})
         cudaFree(p);
     return t;
 }

@@ -100,13 +100,12 @@ public:
     int threads() const override { return 1; }
 
     void upload(ModelWeights& w, const ModelConfig& c, int max_batch) override;
-    void begin_chunk(const LatentCache& cache, int first_position, const int* ids,
-                     int n) override;
+    void begin_chunk(const LatentCache& cache, int first_position, const int* ids, int n) override;
     bool replay_step(int key) override;
     void record_begin(int key) override;
     void record_end() override;
-    bool sample(float* logits, int vocab, const SamplingParams& params,
-                std::span<const int> recent, double uniform, int* id, bool* penalized) override;
+    bool sample(float* logits, int vocab, const SamplingParams& params, std::span<const int> recent,
+                double uniform, int* id, bool* penalized) override;
     void synchronize() override { check(cudaStreamSynchronize(stream_), "synchronize"); }
 
     float* alloc(size_t n_floats) override {
@@ -142,8 +141,8 @@ public:
                 float* h, int64_t hs, int n) override {
         cuda::matmul_swiglu(gate, up, x, xs, h, hs, n, stream_);
     }
-    void rms_norm(const float* x, int64_t xs, const float* weight, float eps, float* y,
-                  int64_t ys, int n, int dim) override {
+    void rms_norm(const float* x, int64_t xs, const float* weight, float eps, float* y, int64_t ys,
+                  int n, int dim) override {
         cuda::rms_norm(x, xs, weight, eps, y, ys, n, dim, stream_);
     }
     void rope(float* x, int64_t token_stride, int n_heads, int64_t head_stride, int offset, int,
@@ -213,9 +212,9 @@ private:
 
     std::vector<MoeLayer> moe_layers_;
     RoutingParams routing_;
-    int* moe_ids_ = nullptr;          // [max_batch * k]
-    float* moe_weights_ = nullptr;    // [max_batch * k]
-    float* moe_hidden_ = nullptr;     // [max_batch * (k + shared), moe_intermediate]
+    int* moe_ids_ = nullptr;           // [max_batch * k]
+    float* moe_weights_ = nullptr;     // [max_batch * k]
+    float* moe_hidden_ = nullptr;      // [max_batch * (k + shared), moe_intermediate]
     unsigned* moe_counter_ = nullptr;  // the router kernel's done-counter
 
     int* recent_ = nullptr;  // [kRecentCapacity] the repetition-penalty window
@@ -346,15 +345,14 @@ void CudaBackend::upload(ModelWeights& w, const ModelConfig& c, int max_batch) {
         }
     }
     const size_t pairs = static_cast<size_t>(max_batch) * std::max(1, c.num_experts_per_tok);
-    const int shared = c.moe_intermediate_size > 0
-                           ? std::max(0, c.n_shared_experts)
-                           : 0;  // virtual experts the shared ones become
+    const int shared = c.moe_intermediate_size > 0 ? std::max(0, c.n_shared_experts)
+                                                   : 0;  // virtual experts the shared ones become
     moe_ids_ = static_cast<int*>(device_alloc(pairs * sizeof(int)));
     moe_counter_ = static_cast<unsigned*>(device_alloc(sizeof(unsigned)));
     moe_weights_ = static_cast<float*>(device_alloc(pairs * sizeof(float)));
-    moe_hidden_ = static_cast<float*>(
-        device_alloc((pairs + static_cast<size_t>(max_batch) * shared) *
-                     std::max(1, c.moe_intermediate_size) * sizeof(float)));
+    moe_hidden_ =
+        static_cast<float*>(device_alloc((pairs + static_cast<size_t>(max_batch) * shared) *
+                                         std::max(1, c.moe_intermediate_size) * sizeof(float)));
 
     recent_ = static_cast<int*>(device_alloc(kRecentCapacity * sizeof(int)));
     sample_out_ = static_cast<SampleOutput*>(device_alloc(sizeof(SampleOutput)));
@@ -374,8 +372,7 @@ void CudaBackend::ensure_page_table(int pages) {
     graphs_.clear();
 }
 
-void CudaBackend::begin_chunk(const LatentCache& cache, int first_position, const int* ids,
-                              int n) {
+void CudaBackend::begin_chunk(const LatentCache& cache, int first_position, const int* ids, int n) {
     if (n > max_batch_) throw Error("internal: chunk larger than the batch buffers");
     ensure_page_table(cache.pages());
     // Only pages that changed since the last chunk travel (usually none, or the newest one).
@@ -393,8 +390,7 @@ void CudaBackend::begin_chunk(const LatentCache& cache, int first_position, cons
                               stream_),
               "page table");
     // From pageable memory: the call returns once the source has been read.
-    check(cudaMemcpyAsync(position_, &first_position, sizeof(int), cudaMemcpyHostToDevice,
-                          stream_),
+    check(cudaMemcpyAsync(position_, &first_position, sizeof(int), cudaMemcpyHostToDevice, stream_),
           "position");
     check(cudaMemcpyAsync(ids_, ids, n * sizeof(int), cudaMemcpyHostToDevice, stream_), "ids");
 }
@@ -437,8 +433,8 @@ void CudaBackend::record_end() {
 
 int CudaBackend::prefill_splits(int n_tokens, int n_keys) const {
     const int by_blocks = std::max(1, decode_splits_ / std::max(1, n_tokens * mla_.groups()));
-    const int by_pages = (n_keys + LatentCache::kDefaultPageTokens - 1) /
-                         LatentCache::kDefaultPageTokens;
+    const int by_pages =
+        (n_keys + LatentCache::kDefaultPageTokens - 1) / LatentCache::kDefaultPageTokens;
     const int by_scratch = std::max(1, mla_scratch_.max_items / n_tokens);
     return std::max(1, std::min({by_blocks, by_pages, by_scratch}));
 }
@@ -449,8 +445,8 @@ void CudaBackend::project(const float* x, int64_t xs, const float* norm, float e
     if (n <= kGemvMaxTokens && outs.size() <= static_cast<size_t>(kMaxSegments)) {
         GemvSegment segments[kMaxSegments];
         for (size_t i = 0; i < outs.size(); ++i)
-            segments[i] = GemvSegment{outs[i].w, outs[i].up, outs[i].y, outs[i].y_stride,
-                                      outs[i].accumulate};
+            segments[i] =
+                GemvSegment{outs[i].w, outs[i].up, outs[i].y, outs[i].y_stride, outs[i].accumulate};
         if (gemv_multi(segments, static_cast<int>(outs.size()), x, xs, norm, eps, xn, n, stream_))
             return;
     }
@@ -476,17 +472,16 @@ void CudaBackend::attention(AttentionMode mode, LatentCache& cache, const Attent
         if (a.kv_a) {
             rope(a.q, static_cast<int64_t>(a.n_heads) * qk, a.n_heads, qk, a.d_nope,
                  a.first_position, a.n_tokens, *a.rope);
-            store_latent(cache, a.layer, a.first_position, a.n_tokens, a.kv_a, a.kv_norm,
-                         a.kv_eps, *a.rope);
+            store_latent(cache, a.layer, a.first_position, a.n_tokens, a.kv_a, a.kv_norm, a.kv_eps,
+                         *a.rope);
         }
         naive_attention(mla_, paged_, a.layer, position_, a.n_tokens, a.q, *a.kv_b, a.scale, a.out,
                         stream_);
         return;
     }
     // A decode step always uses the same split count, so a recorded step fits any context.
-    const int splits = a.n_tokens == 1
-                           ? decode_splits_
-                           : prefill_splits(a.n_tokens, a.first_position + a.n_tokens);
+    const int splits = a.n_tokens == 1 ? decode_splits_
+                                       : prefill_splits(a.n_tokens, a.first_position + a.n_tokens);
     if (a.kv_a) {
         prepare_attention_step(mla_, a.q, *a.kv_b, a.scale, rope_, position_, paged_, a.layer,
                                a.kv_a, a.kv_norm, a.kv_eps, a.n_tokens, mla_scratch_.q_abs,
@@ -509,21 +504,21 @@ void CudaBackend::moe(const ModelConfig& c, const MoeArgs& a) {
     }
     const Projection logits[] = {{&router, nullptr, a.router_logits, c.n_routed_experts, false}};
     project(a.x, c.hidden_size, a.norm, a.eps, a.xn, c.hidden_size, logits, a.n_tokens);
-    moe_experts(m.table, routing_, a.router_logits, c.hidden_size, m.intermediate, a.xn,
-                a.n_tokens, moe_ids_, moe_weights_, moe_hidden_, a.out, stream_);
+    moe_experts(m.table, routing_, a.router_logits, c.hidden_size, m.intermediate, a.xn, a.n_tokens,
+                moe_ids_, moe_weights_, moe_hidden_, a.out, stream_);
 }
 
 bool CudaBackend::sample(float* logits, int vocab, const SamplingParams& params,
                          std::span<const int> recent, double uniform, int* id, bool* penalized) {
     *penalized = false;
-    const size_t window = params.repetition_penalty == 1.0f
-                              ? 0
-                              : std::min(recent.size(),
-                                         static_cast<size_t>(params.repetition_window));
+    const size_t window =
+        params.repetition_penalty == 1.0f
+            ? 0
+            : std::min(recent.size(), static_cast<size_t>(params.repetition_window));
     if (window > static_cast<size_t>(kRecentCapacity)) return false;
     if (window)
-        check(cudaMemcpyAsync(recent_, recent.data() + recent.size() - window,
-                              window * sizeof(int), cudaMemcpyHostToDevice, stream_),
+        check(cudaMemcpyAsync(recent_, recent.data() + recent.size() - window, window * sizeof(int),
+                              cudaMemcpyHostToDevice, stream_),
               "recent ids");
     cuda::sample(logits, vocab, params, recent_, static_cast<int>(window), uniform, sample_out_,
                  stream_);

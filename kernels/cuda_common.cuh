@@ -18,7 +18,9 @@ inline void check(cudaError_t err, const char* what) {
         throw Error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(err));
 }
 // After a launch: configuration errors show at once, faults at the next synchronization.
-inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+inline void check_launch(const char* kernel) {
+    check(cudaGetLastError(), kernel);
+}
 
 constexpr int kWarp = 32;
 

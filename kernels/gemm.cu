@@ -14,7 +14,9 @@ constexpr int kTileK = 32;
 constexpr int kPad = 8;  // keeps wmma's ldm a multiple of 8 elements and spreads banks
 constexpr int kThreads = 128;
 
-__device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
+__device__ __forceinline__ float silu(float g) {
+    return g / (1.0f + __expf(-g));
+}
 
 template <class T>
 __device__ __forceinline__ T from_f32(float v);
@@ -39,9 +41,9 @@ __device__ void load_weight_tile(T (*tile)[kTileK + kPad], const T* w, int64_t l
 
 template <class T, bool SWIGLU>
 __global__ void __launch_bounds__(kThreads)
-    gemm_kernel(const T* __restrict__ w, const T* __restrict__ w_up, int64_t ld, int rows,
-                int cols, const float* __restrict__ x, int64_t xs, float* __restrict__ y,
-                int64_t ys, int n_tokens, int accumulate) {
+    gemm_kernel(const T* __restrict__ w, const T* __restrict__ w_up, int64_t ld, int rows, int cols,
+                const float* __restrict__ x, int64_t xs, float* __restrict__ y, int64_t ys,
+                int n_tokens, int accumulate) {
     __shared__ __align__(32) T a_tile[kTileRows][kTileK + kPad];
     __shared__ __align__(32) T u_tile[SWIGLU ? kTileRows : 1][kTileK + kPad];
     // x = hi + lo, both in W's type: two products keep x's f32 precision (W is exact already).
@@ -140,8 +142,8 @@ void launch(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64
             static_cast<int>(w.cols), x, xs, y, ys, n, accumulate ? 1 : 0);
     } else {
         gemm_kernel<T, false><<<grid, kThreads, 0, stream>>>(
-            wp, nullptr, w.row_stride, static_cast<int>(w.rows), static_cast<int>(w.cols), x, xs,
-            y, ys, n, accumulate ? 1 : 0);
+            wp, nullptr, w.row_stride, static_cast<int>(w.rows), static_cast<int>(w.cols), x, xs, y,
+            ys, n, accumulate ? 1 : 0);
     }
 }
 
@@ -151,8 +153,8 @@ bool gemm_supported(const WeightMatrix& w) {
     return w.dtype == DType::BF16 || w.dtype == DType::F16;
 }
 
-void gemm(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t x_stride,
-          float* y, int64_t y_stride, int n_tokens, bool accumulate, cudaStream_t stream) {
+void gemm(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t x_stride, float* y,
+          int64_t y_stride, int n_tokens, bool accumulate, cudaStream_t stream) {
     if (n_tokens <= 0 || w.rows == 0) return;
     if (w.dtype == DType::BF16) {
         launch<__nv_bfloat16>(w, up, x, x_stride, y, y_stride, n_tokens, accumulate, stream);

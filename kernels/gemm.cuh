@@ -12,7 +12,7 @@ namespace lc::cuda {
 
 bool gemm_supported(const WeightMatrix& w);
 // With `up` set, writes silu(W x) * (up x), as gemv() does.
-void gemm(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t x_stride,
-          float* y, int64_t y_stride, int n_tokens, bool accumulate, cudaStream_t stream);
+void gemm(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t x_stride, float* y,
+          int64_t y_stride, int n_tokens, bool accumulate, cudaStream_t stream);
 
 }  // namespace lc::cuda

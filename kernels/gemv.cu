@@ -6,14 +6,16 @@ namespace {
 
 constexpr int kRowsPerBlock = 8;  // one warp per row
 
-__device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
+__device__ __forceinline__ float silu(float g) {
+    return g / (1.0f + __expf(-g));
+}
 
 // Rows whose start, length and x rows allow 16-byte loads.
 template <class T, int NT, bool SWIGLU>
 __global__ void __launch_bounds__(256)
-    gemv_vector(const T* __restrict__ w, const T* __restrict__ w_up, int64_t ld, int rows,
-                int cols, const float* __restrict__ x, int64_t xs, float* __restrict__ y,
-                int64_t ys, int accumulate) {
+    gemv_vector(const T* __restrict__ w, const T* __restrict__ w_up, int64_t ld, int rows, int cols,
+                const float* __restrict__ x, int64_t xs, float* __restrict__ y, int64_t ys,
+                int accumulate) {
     constexpr int V = Vec16<T>::N;
     const int lane = threadIdx.x % kWarp;
     const int r = blockIdx.x * kRowsPerBlock + threadIdx.x / kWarp;
@@ -57,9 +59,9 @@ __global__ void __launch_bounds__(256)
 // Any shape or alignment (the small test models): one element at a time.
 template <class T, bool SWIGLU>
 __global__ void __launch_bounds__(256)
-    gemv_scalar(const T* __restrict__ w, const T* __restrict__ w_up, int64_t ld, int rows,
-                int cols, const float* __restrict__ x, int64_t xs, float* __restrict__ y,
-                int64_t ys, int n_tokens, int accumulate) {
+    gemv_scalar(const T* __restrict__ w, const T* __restrict__ w_up, int64_t ld, int rows, int cols,
+                const float* __restrict__ x, int64_t xs, float* __restrict__ y, int64_t ys,
+                int n_tokens, int accumulate) {
     const int lane = threadIdx.x % kWarp;
     const int r = blockIdx.x * kRowsPerBlock + threadIdx.x / kWarp;
     if (r >= rows) return;
@@ -85,20 +87,19 @@ void launch_vector(const WeightMatrix& w, const WeightMatrix* up, const float* x
                    float* y, int64_t ys, bool accumulate, cudaStream_t stream) {
     const dim3 grid((w.rows + kRowsPerBlock - 1) / kRowsPerBlock);
     gemv_vector<T, NT, SWIGLU><<<grid, kRowsPerBlock * kWarp, 0, stream>>>(
-        static_cast<const T*>(w.data), up ? static_cast<const T*>(up->data) : nullptr,
-        w.row_stride, static_cast<int>(w.rows), static_cast<int>(w.cols), x, xs, y, ys,
-        accumulate ? 1 : 0);
+        static_cast<const T*>(w.data), up ? static_cast<const T*>(up->data) : nullptr, w.row_stride,
+        static_cast<int>(w.rows), static_cast<int>(w.cols), x, xs, y, ys, accumulate ? 1 : 0);
 }
 
 template <class T, bool SWIGLU>
 void dispatch(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t xs, float* y,
               int64_t ys, int n, bool accumulate, cudaStream_t stream) {
     constexpr int V = Vec16<T>::N;
-    const bool aligned = w.cols % V == 0 && w.row_stride % V == 0 &&
-                         reinterpret_cast<uintptr_t>(w.data) % 16 == 0 &&
-                         (!up || (reinterpret_cast<uintptr_t>(up->data) % 16 == 0 &&
-                                  up->row_stride == w.row_stride)) &&
-                         reinterpret_cast<uintptr_t>(x) % 16 == 0 && (n == 1 || xs % 4 == 0);
+    const bool aligned =
+        w.cols % V == 0 && w.row_stride % V == 0 && reinterpret_cast<uintptr_t>(w.data) % 16 == 0 &&
+        (!up ||
+         (reinterpret_cast<uintptr_t>(up->data) % 16 == 0 && up->row_stride == w.row_stride)) &&
+        reinterpret_cast<uintptr_t>(x) % 16 == 0 && (n == 1 || xs % 4 == 0);
     if (!aligned) {
         const dim3 grid((w.rows + kRowsPerBlock - 1) / kRowsPerBlock);
         gemv_scalar<T, SWIGLU><<<grid, kRowsPerBlock * kWarp, 0, stream>>>(
@@ -108,21 +109,29 @@ void dispatch(const WeightMatrix& w, const WeightMatrix* up, const float* x, int
         return;
     }
     switch (n) {
-        case 1: return launch_vector<T, SWIGLU, 1>(w, up, x, xs, y, ys, accumulate, stream);
-        case 2: return launch_vector<T, SWIGLU, 2>(w, up, x, xs, y, ys, accumulate, stream);
-        case 3: return launch_vector<T, SWIGLU, 3>(w, up, x, xs, y, ys, accumulate, stream);
-        case 4: return launch_vector<T, SWIGLU, 4>(w, up, x, xs, y, ys, accumulate, stream);
-        case 5: return launch_vector<T, SWIGLU, 5>(w, up, x, xs, y, ys, accumulate, stream);
-        case 6: return launch_vector<T, SWIGLU, 6>(w, up, x, xs, y, ys, accumulate, stream);
-        case 7: return launch_vector<T, SWIGLU, 7>(w, up, x, xs, y, ys, accumulate, stream);
-        default: return launch_vector<T, SWIGLU, 8>(w, up, x, xs, y, ys, accumulate, stream);
+        case 1:
+            return launch_vector<T, SWIGLU, 1>(w, up, x, xs, y, ys, accumulate, stream);
+        case 2:
+            return launch_vector<T, SWIGLU, 2>(w, up, x, xs, y, ys, accumulate, stream);
+        case 3:
+            return launch_vector<T, SWIGLU, 3>(w, up, x, xs, y, ys, accumulate, stream);
+        case 4:
+            return launch_vector<T, SWIGLU, 4>(w, up, x, xs, y, ys, accumulate, stream);
+        case 5:
+            return launch_vector<T, SWIGLU, 5>(w, up, x, xs, y, ys, accumulate, stream);
+        case 6:
+            return launch_vector<T, SWIGLU, 6>(w, up, x, xs, y, ys, accumulate, stream);
+        case 7:
+            return launch_vector<T, SWIGLU, 7>(w, up, x, xs, y, ys, accumulate, stream);
+        default:
+            return launch_vector<T, SWIGLU, 8>(w, up, x, xs, y, ys, accumulate, stream);
     }
 }
 
 }  // namespace
 
-void gemv(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t x_stride,
-          float* y, int64_t y_stride, int n_tokens, bool accumulate, cudaStream_t stream) {
+void gemv(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t x_stride, float* y,
+          int64_t y_stride, int n_tokens, bool accumulate, cudaStream_t stream) {
     if (n_tokens <= 0 || w.rows == 0) return;
     with_dtype(w.dtype, [&]<class T>() {
         if (up) {
@@ -157,8 +166,7 @@ struct SegmentArgs {
 template <class T, int NT, bool NORM>
 __global__ void __launch_bounds__(256)
     gemv_multi_kernel(SegmentArgs a, const float* __restrict__ x, int64_t xs,
-                      const float* __restrict__ norm, float eps, float* __restrict__ xn,
-                      int cols) {
+                      const float* __restrict__ norm, float eps, float* __restrict__ xn, int cols) {
     constexpr int V = Vec16<T>::N;
     int s = 0;
     while (s + 1 < a.count && static_cast<int>(blockIdx.x) >= a.first_block[s + 1])
@@ -273,14 +281,22 @@ bool gemv_multi(const GemvSegment* segments, int count, const float* x, int64_t 
     a.first_block[count] = blocks;
     with_dtype(first.dtype, [&]<class T>() {
         switch (n_tokens) {
-            case 1: return launch_multi<T, 1>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
-            case 2: return launch_multi<T, 2>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
-            case 3: return launch_multi<T, 3>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
-            case 4: return launch_multi<T, 4>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
-            case 5: return launch_multi<T, 5>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
-            case 6: return launch_multi<T, 6>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
-            case 7: return launch_multi<T, 7>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
-            default: return launch_multi<T, 8>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 1:
+                return launch_multi<T, 1>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 2:
+                return launch_multi<T, 2>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 3:
+                return launch_multi<T, 3>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 4:
+                return launch_multi<T, 4>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 5:
+                return launch_multi<T, 5>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 6:
+                return launch_multi<T, 6>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            case 7:
+                return launch_multi<T, 7>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
+            default:
+                return launch_multi<T, 8>(a, blocks, x, x_stride, norm, eps, xn, cols, stream);
         }
     });
     check_launch("gemv_multi");

@@ -12,8 +12,8 @@ namespace lc::cuda {
 constexpr int kGemvMaxTokens = 8;
 
 // n_tokens <= kGemvMaxTokens. With `up` set, writes silu(W x) * (up x) instead of W x.
-void gemv(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t x_stride,
-          float* y, int64_t y_stride, int n_tokens, bool accumulate, cudaStream_t stream);
+void gemv(const WeightMatrix& w, const WeightMatrix* up, const float* x, int64_t x_stride, float* y,
+          int64_t y_stride, int n_tokens, bool accumulate, cudaStream_t stream);
 
 }  // namespace lc::cuda
 

@@ -16,7 +16,6 @@ void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, float* y, i
 // h[t, r] = silu(gate[r] . x[t]) * (up[r] . x[t]): SwiGLU's two products and the activation in
 // one pass, so the gate and up outputs never reach memory.
 void matmul_swiglu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
-                   int64_t x_stride, float* h, int64_t h_stride, int n_tokens,
-                   cudaStream_t stream);
+                   int64_t x_stride, float* h, int64_t h_stride, int n_tokens, cudaStream_t stream);
 
 }  // namespace lc::cuda

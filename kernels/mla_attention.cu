@@ -92,7 +92,9 @@ __device__ __forceinline__ void ldmatrix_x2(uint32_t* r, const void* row) {
                  : "=r"(r[0]), "=r"(r[1])
                  : "r"(a));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
@@ -111,8 +113,8 @@ struct AttnSmem {
 
 __host__ __device__ inline size_t attn_smem_bytes(int width) {
     const size_t stride = width + kRowPad;
-    return (16 + 2 * kTileKeys) * stride * 2 + 16 * (kTileKeys + 4) * 4 +
-           16 * (kTileKeys + 8) * 2 + 3 * 16 * 4;
+    return (16 + 2 * kTileKeys) * stride * 2 + 16 * (kTileKeys + 4) * 4 + 16 * (kTileKeys + 8) * 2 +
+           3 * 16 * 4;
 }
 
 __device__ inline AttnSmem attn_smem(unsigned char* base, int width) {
@@ -129,8 +131,8 @@ __device__ inline AttnSmem attn_smem(unsigned char* base, int width) {
 }
 
 // Issues the copies of one tile of keys (rows past `valid` are zeroed: 0 * garbage could be NaN).
-__device__ __forceinline__ void load_tile(__nv_bfloat16* dst, int stride,
-                                          const __nv_bfloat16* rows, int width, int valid) {
+__device__ __forceinline__ void load_tile(__nv_bfloat16* dst, int stride, const __nv_bfloat16* rows,
+                                          int width, int valid) {
     const int chunks = width / 8;  // 16-byte pieces per row
     for (int i = threadIdx.x; i < kTileKeys * chunks; i += kAttnThreads) {
         const int r = i / chunks, c = i % chunks;
@@ -274,7 +276,8 @@ __global__ void __launch_bounds__(kAttnThreads, 1)
 #pragma unroll
             for (int kk = 0; kk < kTileKeys; kk += 16) {
                 uint32_t a[4];
-                ldmatrix_x4(a, sm.probs + ((mi % 2) * 8 + mr) * (kTileKeys + 8) + kk + (mi / 2) * 8);
+                ldmatrix_x4(a,
+                            sm.probs + ((mi % 2) * 8 + mr) * (kTileKeys + 8) + kk + (mi / 2) * 8);
                 if constexpr (NT >= 2) {
                     // Transposed: V's rows are keys; two column tiles of 8 per load.
                     const __nv_bfloat16* v_row =
@@ -288,7 +291,8 @@ __global__ void __launch_bounds__(kAttnThreads, 1)
                     }
                 } else {
                     const __nv_bfloat16* v = keys + (kk + 2 * tig) * sm.stride + col0 + gid;
-                    uint32_t b[2] = {pack(v[0], v[sm.stride]), pack(v[8 * sm.stride], v[9 * sm.stride])};
+                    uint32_t b[2] = {pack(v[0], v[sm.stride]),
+                                     pack(v[8 * sm.stride], v[9 * sm.stride])};
                     mma_bf16(acc[0], a, b);
                 }
             }
@@ -382,7 +386,7 @@ constexpr int kCombineGroups = 4;  // split-groups per column: 512 threads
 
 // Block per (head, 128 latent columns, token): the splits' partial sums merged with their
 // softmax weights exp(m_s - M) / L, only over the splits that held keys.
-__global__ void __launch_bounds__(kCombineCols * kCombineGroups)
+__global__ void __launch_bounds__(kCombineCols* kCombineGroups)
     combine_kernel(MlaShape sh, const int* first_position, int splits,
                    const float* __restrict__ part_o, const float* __restrict__ part_ml,
                    float* __restrict__ o_lat) {
@@ -473,7 +477,7 @@ constexpr int kPrepGroups = 4;  // split of the d_nope sum: 256 threads
 
 // Blocks (64 columns of q_abs, head, token); the extra head index n_heads writes the cache row.
 template <class T>
-__global__ void __launch_bounds__(kPrepCols * kPrepGroups)
+__global__ void __launch_bounds__(kPrepCols* kPrepGroups)
     prepare_kernel(MlaShape sh, float* __restrict__ q, const T* __restrict__ kv_b, int64_t ld,
                    float scale, RopeTable rope, const int* first_position, PagedCache cache,
                    int layer, const float* __restrict__ kv_a, const float* __restrict__ kv_norm,
@@ -499,9 +503,9 @@ __global__ void __launch_bounds__(kPrepCols * kPrepGroups)
             rope_pair(rope, buf + sh.d_c, position, i);
         __syncthreads();
         auto* page = static_cast<__nv_bfloat16*>(cache.pages[position / cache.page_tokens]);
-        __nv_bfloat16* dst =
-            page + (static_cast<int64_t>(layer) * cache.page_tokens + position % cache.page_tokens) *
-                       width;
+        __nv_bfloat16* dst = page + (static_cast<int64_t>(layer) * cache.page_tokens +
+                                     position % cache.page_tokens) *
+                                        width;
         for (int i = threadIdx.x; i < width; i += blockDim.x)
             dst[i] = __float2bfloat16(i < sh.d_c ? kv_norm[i] * (buf[i] * inv) : buf[i]);
         return;
@@ -534,7 +538,8 @@ __global__ void __launch_bounds__(kPrepCols * kPrepGroups)
     q_abs[row * sh.width() + c] = __float2bfloat16(v * scale);
 }
 
-// ---- naive ------------------------------------------------------------------------------------------
+// ---- naive
+// ------------------------------------------------------------------------------------------
 
 template <class T>
 __global__ void naive_kernel(MlaShape sh, PagedCache cache, int layer, const int* first_position,
@@ -575,7 +580,8 @@ __global__ void naive_kernel(MlaShape sh, PagedCache cache, int layer, const int
         __syncthreads();
         float part = 0.0f;
         for (int i = threadIdx.x; i < qk; i += blockDim.x)
-            part += qh[i] * (i < sh.d_nope ? key[i] : __bfloat162float(row[sh.d_c + i - sh.d_nope]));
+            part +=
+                qh[i] * (i < sh.d_nope ? key[i] : __bfloat162float(row[sh.d_c + i - sh.d_nope]));
         const float score = block_sum(part, stat) * scale;
         const float m_new = fmaxf(m, score);
         const float alpha = __expf(m - m_new), p = __expf(score - m_new);
@@ -600,9 +606,10 @@ void launch_mma(const MlaShape& sh, const PagedCache& cache, int layer, const in
 
 template <int NT>
 void allow_shared(size_t bytes) {
-    check(cudaFuncSetAttribute(attention_mma_kernel<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(bytes)),
-          "cudaFuncSetAttribute");
+    check(
+        cudaFuncSetAttribute(attention_mma_kernel<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(bytes)),
+        "cudaFuncSetAttribute");
 }
 
 }  // namespace
@@ -641,10 +648,18 @@ void attention_splits(const MlaShape& sh, const PagedCache& cache, int layer,
         throw Error("internal: attention scratch too small");
     if (tensor_core_attention_supported(sh)) {
         switch (sh.d_c / 64) {
-            case 1: launch_mma<1>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
-            case 2: launch_mma<2>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
-            case 4: launch_mma<4>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
-            default: launch_mma<8>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream); break;
+            case 1:
+                launch_mma<1>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream);
+                break;
+            case 2:
+                launch_mma<2>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream);
+                break;
+            case 4:
+                launch_mma<4>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream);
+                break;
+            default:
+                launch_mma<8>(sh, cache, layer, first_position, n_tokens, splits, scratch, stream);
+                break;
         }
     } else {
         const dim3 grid(splits, sh.n_heads, n_tokens);

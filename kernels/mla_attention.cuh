@@ -17,7 +17,9 @@ constexpr int kHeadsPerGroup = 16;  // the tensor cores' M: heads are processed 
 
 struct MlaShape {
     int n_heads = 0, d_nope = 0, d_rope = 0, d_v = 0, d_c = 0;
-    __host__ __device__ int groups() const { return (n_heads + kHeadsPerGroup - 1) / kHeadsPerGroup; }
+    __host__ __device__ int groups() const {
+        return (n_heads + kHeadsPerGroup - 1) / kHeadsPerGroup;
+    }
     __host__ __device__ int width() const { return d_c + d_rope; }  // one cached row
 };
 
@@ -36,10 +38,10 @@ void prepare_attention(const MlaShape& shape);
 
 void absorb_query(const MlaShape& shape, const float* q, const WeightMatrix& kv_b, float scale,
                   int n_tokens, __nv_bfloat16* q_abs, cudaStream_t stream);
-// One launch for what precedes attention: RoPE on q_pe (into q_abs; q is left as is), the chunk's latent rows
-// into the cache (RMSNorm(c_kv) * kv_norm, RoPE(k_pe)), and absorb_query.
-void prepare_attention_step(const MlaShape& shape, float* q, const WeightMatrix& kv_b,
-                            float scale, const RopeTable& rope, const int* first_position,
+// One launch for what precedes attention: RoPE on q_pe (into q_abs; q is left as is), the chunk's
+// latent rows into the cache (RMSNorm(c_kv) * kv_norm, RoPE(k_pe)), and absorb_query.
+void prepare_attention_step(const MlaShape& shape, float* q, const WeightMatrix& kv_b, float scale,
+                            const RopeTable& rope, const int* first_position,
                             const PagedCache& cache, int layer, const float* kv_a,
                             const float* kv_norm, float eps, int n_tokens, __nv_bfloat16* q_abs,
                             cudaStream_t stream);

@@ -110,7 +110,9 @@ __device__ void route_warp(const RoutingParams& p, const float* __restrict__ lg,
     __syncwarp();
 }
 
-__device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
+__device__ __forceinline__ float silu(float g) {
+    return g / (1.0f + __expf(-g));
+}
 
 constexpr int kMaxK = 16;
 
@@ -210,7 +212,8 @@ __global__ void __launch_bounds__(256)
             float weight;
             if (j < k) {
                 stride = ex.down_stride;
-                row = static_cast<const T*>(ex.down[ids[t * k + j]]) + static_cast<int64_t>(r) * stride;
+                row = static_cast<const T*>(ex.down[ids[t * k + j]]) +
+                      static_cast<int64_t>(r) * stride;
                 weight = weights[t * k + j];
             } else {
                 stride = ex.shared_down_stride;
@@ -243,7 +246,8 @@ __global__ void __launch_bounds__(256)
     __syncthreads();
     if (threadIdx.x < 2 && blockIdx.x * 2 + threadIdx.x < d) {
         const float* q = partial + threadIdx.x * 4;
-        out[static_cast<int64_t>(t) * d + blockIdx.x * 2 + threadIdx.x] += q[0] + q[1] + q[2] + q[3];
+        out[static_cast<int64_t>(t) * d + blockIdx.x * 2 + threadIdx.x] +=
+            q[0] + q[1] + q[2] + q[3];
     }
 }
 
@@ -306,11 +310,12 @@ __global__ void __launch_bounds__(256)
 
 void moe_decode(const ExpertTable& ex, const RoutingParams& p, const WeightMatrix& router,
                 const float* x, const float* norm, float eps, float* xn, float* logits, int d,
-                int intermediate, int* ids, float* weights, float* h, float* out,
-                unsigned* counter, cudaStream_t stream) {
+                int intermediate, int* ids, float* weights, float* h, float* out, unsigned* counter,
+                cudaStream_t stream) {
     if (p.n_routed > kMaxExperts || p.n_group > 64 || p.k > kMaxK || p.k < 1)
-        throw Error("this model's routing (experts, groups or experts per token) is beyond the "
-                    "GPU router's limits");
+        throw Error(
+            "this model's routing (experts, groups or experts per token) is beyond the "
+            "GPU router's limits");
     if (router.dtype != ex.dtype) throw Error("internal: router and experts differ in dtype");
     const int slots = p.k + ex.n_shared;
     with_dtype(ex.dtype, [&]<class T>() {
@@ -330,8 +335,9 @@ void moe_experts(const ExpertTable& ex, const RoutingParams& p, const float* log
                  float* out, cudaStream_t stream) {
     if (n <= 0) return;
     if (p.n_routed > kMaxExperts || p.n_group > 64 || p.k > kMaxK || p.k < 1)
-        throw Error("this model's routing (experts, groups or experts per token) is beyond the "
-                    "GPU router's limits");
+        throw Error(
+            "this model's routing (experts, groups or experts per token) is beyond the "
+            "GPU router's limits");
     const int slots = p.k + ex.n_shared;
     with_dtype(ex.dtype, [&]<class T>() {
         expert_in_kernel<T, true><<<dim3((intermediate + 7) / 8, n * slots), 256, 0, stream>>>(

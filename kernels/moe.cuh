@@ -29,8 +29,8 @@ struct ExpertTable {
 
 struct RoutingParams {
     int n_routed = 0, k = 0, n_group = 1, topk_group = 1;
-    int softmax = 1;        // else sigmoid
-    int group_method = 0;   // 0 greedy, 1 group-limited max, 2 noaux_tc (sum of two best)
+    int softmax = 1;       // else sigmoid
+    int group_method = 0;  // 0 greedy, 1 group-limited max, 2 noaux_tc (sum of two best)
     int renormalize = 0;
     float scaling = 1.0f;
     static RoutingParams from(const ModelConfig& config);
@@ -40,15 +40,15 @@ struct RoutingParams {
 // weights routed from logits [n, n_routed] inside the first kernel (ids/weights [n, k] are
 // scratch, h is scratch [n * (k + n_shared), intermediate]). Two launches.
 void moe_experts(const ExpertTable& experts, const RoutingParams& routing, const float* logits,
-                 int d, int intermediate, const float* x, int n, int* ids, float* weights,
-                 float* h, float* out, cudaStream_t stream);
+                 int d, int intermediate, const float* x, int n, int* ids, float* weights, float* h,
+                 float* out, cudaStream_t stream);
 
 // Decode (one token) in three launches: the router's products with RMSNorm folded in, whose
 // last block routes (a done-counter, reset for the next step); the experts' gate/up; their
 // down products added to out. `counter` is one zeroed unsigned in device memory.
 void moe_decode(const ExpertTable& experts, const RoutingParams& routing,
-                const WeightMatrix& router, const float* x, const float* norm, float eps,
-                float* xn, float* logits, int d, int intermediate, int* ids, float* weights,
-                float* h, float* out, unsigned* counter, cudaStream_t stream);
+                const WeightMatrix& router, const float* x, const float* norm, float eps, float* xn,
+                float* logits, int d, int intermediate, int* ids, float* weights, float* h,
+                float* out, unsigned* counter, cudaStream_t stream);
 
 }  // namespace lc::cuda

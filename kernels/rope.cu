@@ -5,15 +5,13 @@ namespace lc::cuda {
 namespace {
 
 // The angle in f32 as transformers forms it; cos and sin in double, as core/rope.cpp.
-__device__ __forceinline__ void angle(const RopeTable& r, int position, int i, float* c,
-                                      float* s) {
+__device__ __forceinline__ void angle(const RopeTable& r, int position, int i, float* c, float* s) {
     const float a = r.inv_freq[i] * static_cast<float>(position);
     *c = static_cast<float>(cos(static_cast<double>(a))) * r.attention_factor;
     *s = static_cast<float>(sin(static_cast<double>(a))) * r.attention_factor;
 }
 
-__device__ __forceinline__ void rotate_pair(const RopeTable& r, float* x, int i, float c,
-                                            float s) {
+__device__ __forceinline__ void rotate_pair(const RopeTable& r, float* x, int i, float c, float s) {
     const int half = r.dim / 2;
     const int ia = r.interleave ? 2 * i : i;
     const int ib = r.interleave ? 2 * i + 1 : i + half;
@@ -37,8 +35,8 @@ __global__ void rope_kernel(float* x, int64_t token_stride, int n_heads, int64_t
 }
 
 __global__ void store_latent_kernel(PagedCache cache, int layer, const int* first_position,
-                                    const float* __restrict__ kv_a,
-                                    const float* __restrict__ norm, float eps, RopeTable r) {
+                                    const float* __restrict__ kv_a, const float* __restrict__ norm,
+                                    float eps, RopeTable r) {
     extern __shared__ float row[];  // [d_c + d_rope]
     __shared__ float partial[32];
     const int t = blockIdx.x;
@@ -61,8 +59,7 @@ __global__ void store_latent_kernel(PagedCache cache, int layer, const int* firs
     __syncthreads();
     const int slot = position % cache.page_tokens;
     auto* page = static_cast<__nv_bfloat16*>(cache.pages[position / cache.page_tokens]);
-    __nv_bfloat16* dst =
-        page + (static_cast<int64_t>(layer) * cache.page_tokens + slot) * width;
+    __nv_bfloat16* dst = page + (static_cast<int64_t>(layer) * cache.page_tokens + slot) * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x) {
         const float v = i < cache.d_c ? norm[i] * (row[i] * inv) : row[i];
         dst[i] = __float2bfloat16(v);

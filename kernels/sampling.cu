@@ -50,8 +50,10 @@ __global__ void __launch_bounds__(kThreads)
     int best_i = vocab;
     for (int i = tid; i < vocab; i += kThreads) {
         float v = x[i];
-        if (isnan(v)) v = -INFINITY;
-        else if (v == INFINITY) v = FLT_MAX;
+        if (isnan(v))
+            v = -INFINITY;
+        else if (v == INFINITY)
+            v = FLT_MAX;
         x[i] = v;
         if (better(v, i, best, best_i)) best = v, best_i = i;
     }
@@ -92,7 +94,8 @@ __global__ void __launch_bounds__(kThreads)
     }
     // 4) Sort, highest first, lower id first on ties (bitonic over the next power of two).
     int size = 1;
-    while (size < n) size <<= 1;
+    while (size < n)
+        size <<= 1;
     for (int i = n + tid; i < size; i += kThreads)
         cand_value[i] = -INFINITY, cand_id[i] = INT_MAX;
     __syncthreads();
@@ -102,11 +105,10 @@ __global__ void __launch_bounds__(kThreads)
                 const int partner = i ^ j;
                 if (partner <= i) continue;
                 const bool ascending_block = (i & k) == 0;
-                const bool swap = ascending_block
-                                      ? better(cand_value[partner], cand_id[partner],
-                                               cand_value[i], cand_id[i])
-                                      : better(cand_value[i], cand_id[i], cand_value[partner],
-                                               cand_id[partner]);
+                const bool swap =
+                    ascending_block
+                        ? better(cand_value[partner], cand_id[partner], cand_value[i], cand_id[i])
+                        : better(cand_value[i], cand_id[i], cand_value[partner], cand_id[partner]);
                 if (swap) {
                     const float tv = cand_value[i];
                     const int ti = cand_id[i];
@@ -193,10 +195,10 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-void sample(float* logits, int vocab, const SamplingParams& params, const int* recent,
-            int n_recent, double uniform, SampleOutput* out, cudaStream_t stream) {
-    Params p{params.temperature, params.top_p, params.min_p, params.repetition_penalty,
-             params.top_k, uniform};
+void sample(float* logits, int vocab, const SamplingParams& params, const int* recent, int n_recent,
+            double uniform, SampleOutput* out, cudaStream_t stream) {
+    Params p{params.temperature,        params.top_p, params.min_p,
+             params.repetition_penalty, params.top_k, uniform};
     sample_kernel<<<1, kThreads, 0, stream>>>(logits, vocab, p, recent, n_recent, out);
     check_launch("sample");
 }

@@ -17,7 +17,7 @@ struct SampleOutput {
 };
 
 // `recent` ([n_recent], device) is the penalty window. Writes *out (device memory).
-void sample(float* logits, int vocab, const SamplingParams& params, const int* recent,
-            int n_recent, double uniform, SampleOutput* out, cudaStream_t stream);
+void sample(float* logits, int vocab, const SamplingParams& params, const int* recent, int n_recent,
+            double uniform, SampleOutput* out, cudaStream_t stream);
 
 }  // namespace lc::cuda

@@ -103,7 +103,6 @@ ModelConfig attention_config(int heads, int d_nope, int d_rope, int d_v, int d_c
     return c;
 }
 
-
 std::unique_ptr<Backend> gpu_backend() {
     BackendChoice choice = make_backend("cuda", 1);
     return std::move(choice.backend);
@@ -115,7 +114,8 @@ QJsonObject read_ref(const QString& fixture) {
     return QJsonDocument::fromJson(f.readAll()).object();
 }
 QString model_dir(const QString& fixture, const QJsonObject& ref) {
-    if (ref.contains("model_dir")) return QString(LC_SOURCE_DIR) + "/" + ref["model_dir"].toString();
+    if (ref.contains("model_dir"))
+        return QString(LC_SOURCE_DIR) + "/" + ref["model_dir"].toString();
     return QString(LC_FIXTURES_DIR) + "/" + fixture;
 }
 QStringList fixtures() {
@@ -148,11 +148,8 @@ private slots:
         for (DType t : {DType::BF16, DType::F16, DType::F32})
             for (int n : {1, 3, 8, 9, 70})
                 for (auto [r, c] : {std::pair{67, 131}, std::pair{256, 512}, std::pair{1000, 2048}})
-                    QTest::newRow(qPrintable(QString("%1 %2x%3 n=%4")
-                                                 .arg(dtype_name(t))
-                                                 .arg(r)
-                                                 .arg(c)
-                                                 .arg(n)))
+                    QTest::newRow(qPrintable(
+                        QString("%1 %2x%3 n=%4").arg(dtype_name(t)).arg(r).arg(c).arg(n)))
                         << int(t) << r << c << n;
     }
     void matmul() {
@@ -280,15 +277,11 @@ private slots:
         QTest::addColumn<int>("tokens");
         for (auto [h, dc, dr] : {std::tuple{16, 512, 64}, std::tuple{20, 512, 64},
                                  std::tuple{8, 64, 16}, std::tuple{4, 48, 8}})
-            for (auto [ctx, n] : {std::pair{1, 1}, std::pair{63, 1}, std::pair{64, 1},
-                                  std::pair{65, 1}, std::pair{1000, 1}, std::pair{130, 7},
-                                  std::pair{0, 70}})
-                QTest::newRow(qPrintable(QString("h%1 dc%2 r%3 ctx%4 n%5")
-                                             .arg(h)
-                                             .arg(dc)
-                                             .arg(dr)
-                                             .arg(ctx)
-                                             .arg(n)))
+            for (auto [ctx, n] :
+                 {std::pair{1, 1}, std::pair{63, 1}, std::pair{64, 1}, std::pair{65, 1},
+                  std::pair{1000, 1}, std::pair{130, 7}, std::pair{0, 70}})
+                QTest::newRow(qPrintable(
+                    QString("h%1 dc%2 r%3 ctx%4 n%5").arg(h).arg(dc).arg(dr).arg(ctx).arg(n)))
                     << h << dc << dr << ctx << n;
     }
     // The paged bf16 cache, absorbed (tensor cores or the scalar kernel) and naive, against
@@ -374,7 +367,7 @@ private slots:
             c.n_group = 4;
             c.topk_group = 2;
         }
-        c.topk_method = kind == "v2_group" ? TopkMethod::GroupLimitedGreedy
+        c.topk_method = kind == "v2_group"   ? TopkMethod::GroupLimitedGreedy
                         : kind == "v3_noaux" ? TopkMethod::NoauxTc
                                              : TopkMethod::Greedy;
         if (kind == "v3_noaux") {
@@ -536,14 +529,14 @@ private slots:
         const QString dir = model_dir(fixture, ref);
         QTemporaryDir tmp;
         const QString out = tmp.filePath("logits.npy");
-        lc_test::CliResult r = lc_test::run_cli({"logits", "--device", "cuda", "--model", dir,
-                                                 "--tokens", id_list(ref["input_ids"].toArray()),
-                                                 "--out", out});
+        lc_test::CliResult r =
+            lc_test::run_cli({"logits", "--device", "cuda", "--model", dir, "--tokens",
+                              id_list(ref["input_ids"].toArray()), "--out", out});
         QVERIFY2(r.code == 0, r.err.constData());
         QVERIFY2(r.err.isEmpty(), r.err.constData());  // no "running on the CPU" notice
         NpyArray ours = read_npy_f32(out.toStdString());
-        NpyArray want =
-            read_npy_f32((QString(LC_FIXTURES_DIR) + "/" + fixture + "/ref_logits.npy").toStdString());
+        NpyArray want = read_npy_f32(
+            (QString(LC_FIXTURES_DIR) + "/" + fixture + "/ref_logits.npy").toStdString());
         QCOMPARE(ours.shape, want.shape);
         const double err = rel_l2(ours.data, want.data);
         qInfo("%s on CUDA: relative L2 %.3g", qPrintable(fixture), err);

@@ -23,8 +23,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
     const int prompt_len = args.integer("prompt-len", gpu ? 512 : 64, 1, 1 << 20);
     const int gen = args.integer("gen", gpu ? 128 : 16, 1, 1 << 20);
     std::vector<int> depths = args.has("depths") ? args.int_list("depths")
-                              : gpu ? std::vector<int>{0, 1024, 8192, 32768}
-                                    : std::vector<int>{0, 256, 1024};
+                              : gpu              ? std::vector<int>{0, 1024, 8192, 32768}
+                                                 : std::vector<int>{0, 256, 1024};
     for (int d : depths)
         if (d < 0) throw Error("--depths must not be negative");
     const int membench_mb = args.integer("membench-mb", 1024, 0, 1 << 20);
@@ -120,8 +120,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
         if (on_gpu && depth > 0) {
             // The attention kernels alone, one layer, at this depth.
             cuda::AttentionTiming a =
-                cuda::time_attention(c.num_attention_heads, c.qk_nope_head_dim,
-                                     c.qk_rope_head_dim, c.v_head_dim, c.kv_lora_rank, depth);
+                cuda::time_attention(c.num_attention_heads, c.qk_nope_head_dim, c.qk_rope_head_dim,
+                                     c.v_head_dim, c.kv_lora_rank, depth);
             row["attention_seconds_per_layer"] = a.seconds;
             row["attention_bytes_per_s"] = a.gbs * 1e9;
             if (peak > 0) row["attention_fraction_of_read_bandwidth"] = a.gbs * 1e9 / peak;

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "error.h"
 #include "backend_select.h"
+#include "error.h"
 #include "generator.h"
 #include "model_locator.h"
 #include "npy.h"
