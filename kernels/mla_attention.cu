@@ -2,6 +2,7 @@
 
 #include "cuda_common.cuh"
 #include "mla_attention.cuh"
+#include "rope_device.cuh"
 
 namespace lc::cuda {
 namespace {
@@ -459,19 +460,6 @@ __global__ void __launch_bounds__(256)
 
 // ---- prepare (RoPE, cache write, absorption) ----------------------------------------------------
 
-// The angle in f32 as transformers forms it; cos and sin in double, as core/rope.cpp.
-__device__ __forceinline__ void rope_pair(const RopeTable& r, float* x, int position, int i) {
-    const float angle = r.inv_freq[i] * static_cast<float>(position);
-    const float c = static_cast<float>(cos(static_cast<double>(angle))) * r.attention_factor;
-    const float s = static_cast<float>(sin(static_cast<double>(angle))) * r.attention_factor;
-    const int half = r.dim / 2;
-    const int ia = r.interleave ? 2 * i : i;
-    const int ib = r.interleave ? 2 * i + 1 : i + half;
-    const float a = x[ia], b = x[ib];
-    x[ia] = a * c - b * s;
-    x[ib] = r.interleave ? a * s + b * c : b * c + a * s;
-}
-
 constexpr int kPrepCols = 64;
 constexpr int kPrepGroups = 4;  // split of the d_nope sum: 256 threads
 
@@ -490,24 +478,8 @@ __global__ void __launch_bounds__(kPrepCols* kPrepGroups)
     const int qk = sh.d_nope + sh.d_rope;
     if (h == sh.n_heads) {  // the latent row of this token
         if (blockIdx.x != 0) return;
-        const int width = sh.width();
-        const float* src = kv_a + static_cast<int64_t>(t) * width;
-        float ss = 0.0f;
-        for (int i = threadIdx.x; i < width; i += blockDim.x) {
-            const float v = src[i];
-            buf[i] = v;
-            if (i < sh.d_c) ss += v * v;
-        }
-        const float inv = rsqrtf(block_sum(ss, stat) / sh.d_c + eps);
-        for (int i = threadIdx.x; i < sh.d_rope / 2; i += blockDim.x)
-            rope_pair(rope, buf + sh.d_c, position, i);
-        __syncthreads();
-        auto* page = static_cast<__nv_bfloat16*>(cache.pages[position / cache.page_tokens]);
-        __nv_bfloat16* dst = page + (static_cast<int64_t>(layer) * cache.page_tokens +
-                                     position % cache.page_tokens) *
-                                        width;
-        for (int i = threadIdx.x; i < width; i += blockDim.x)
-            dst[i] = __float2bfloat16(i < sh.d_c ? kv_norm[i] * (buf[i] * inv) : buf[i]);
+        write_latent_row(cache, layer, position, kv_a + static_cast<int64_t>(t) * sh.width(),
+                         kv_norm, eps, rope, buf, stat);
         return;
     }
     // q itself is left as it was: every column block of the head reads it.

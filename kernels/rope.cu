@@ -1,24 +1,9 @@
 #include "cuda_common.cuh"
 #include "rope.cuh"
+#include "rope_device.cuh"
 
 namespace lc::cuda {
 namespace {
-
-// The angle in f32 as transformers forms it; cos and sin in double, as core/rope.cpp.
-__device__ __forceinline__ void angle(const RopeTable& r, int position, int i, float* c, float* s) {
-    const float a = r.inv_freq[i] * static_cast<float>(position);
-    *c = static_cast<float>(cos(static_cast<double>(a))) * r.attention_factor;
-    *s = static_cast<float>(sin(static_cast<double>(a))) * r.attention_factor;
-}
-
-__device__ __forceinline__ void rotate_pair(const RopeTable& r, float* x, int i, float c, float s) {
-    const int half = r.dim / 2;
-    const int ia = r.interleave ? 2 * i : i;
-    const int ib = r.interleave ? 2 * i + 1 : i + half;
-    const float a = x[ia], b = x[ib];
-    x[ia] = a * c - b * s;
-    x[ib] = r.interleave ? a * s + b * c : b * c + a * s;
-}
 
 // Block per token; threads over (head, pair).
 __global__ void rope_kernel(float* x, int64_t token_stride, int n_heads, int64_t head_stride,
@@ -28,9 +13,7 @@ __global__ void rope_kernel(float* x, int64_t token_stride, int n_heads, int64_t
     const int position = *first_position + t;
     for (int item = threadIdx.x; item < n_heads * half; item += blockDim.x) {
         const int h = item / half, i = item % half;
-        float c, s;
-        angle(r, position, i, &c, &s);
-        rotate_pair(r, x + t * token_stride + h * head_stride + offset, i, c, s);
+        rope_pair(r, x + t * token_stride + h * head_stride + offset, position, i);
     }
 }
 
@@ -40,30 +23,8 @@ __global__ void store_latent_kernel(PagedCache cache, int layer, const int* firs
     extern __shared__ float row[];  // [d_c + d_rope]
     __shared__ float partial[32];
     const int t = blockIdx.x;
-    const int width = cache.d_c + cache.d_rope;
-    const float* src = kv_a + static_cast<int64_t>(t) * width;
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < width; i += blockDim.x) {
-        const float v = src[i];
-        row[i] = v;
-        if (i < cache.d_c) ss += v * v;
-    }
-    ss = block_sum(ss, partial);  // also orders the row's writes before the reads below
-    const float inv = rsqrtf(ss / cache.d_c + eps);
-    const int position = *first_position + t;
-    for (int i = threadIdx.x; i < cache.d_rope / 2; i += blockDim.x) {
-        float c, s;
-        angle(r, position, i, &c, &s);
-        rotate_pair(r, row + cache.d_c, i, c, s);
-    }
-    __syncthreads();
-    const int slot = position % cache.page_tokens;
-    auto* page = static_cast<__nv_bfloat16*>(cache.pages[position / cache.page_tokens]);
-    __nv_bfloat16* dst = page + (static_cast<int64_t>(layer) * cache.page_tokens + slot) * width;
-    for (int i = threadIdx.x; i < width; i += blockDim.x) {
-        const float v = i < cache.d_c ? norm[i] * (row[i] * inv) : row[i];
-        dst[i] = __float2bfloat16(v);
-    }
+    const float* src = kv_a + static_cast<int64_t>(t) * (cache.d_c + cache.d_rope);
+    write_latent_row(cache, layer, *first_position + t, src, norm, eps, r, row, partial);
 }
 
 }  // namespace
