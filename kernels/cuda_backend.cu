@@ -56,6 +56,8 @@ public:
     void release(void* page) override { free_.push_back(page); }
     size_t element_bytes() const override { return 2; }
     void copy_out(const void* page_bytes, void* host, size_t bytes) override {
+        // The backend's stream does not block the legacy one: let its kernels finish first.
+        check(cudaDeviceSynchronize(), "reading the cache");
         check(cudaMemcpy(host, page_bytes, bytes, cudaMemcpyDeviceToHost), "reading the cache");
     }
     void copy_in(void* page_bytes, const void* host, size_t bytes) override {
@@ -171,7 +173,9 @@ private:
                         gigabytes(free_bytes) + " free of " + gigabytes(total) +
                         "; use --device cpu or a smaller model");
         }
-        check(cudaMemset(p, 0, bytes), "cudaMemset");
+        // On our stream: a plain cudaMemset runs on the legacy stream, which a non-blocking
+        // stream does not wait for, so it could clear a buffer after a kernel wrote it.
+        check(cudaMemsetAsync(p, 0, bytes, stream_), "cudaMemsetAsync");
         allocations_.push_back(p);
         return p;
     }
