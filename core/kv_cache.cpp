@@ -73,50 +73,46 @@ void LatentCache::truncate(int n) {
     }
 }
 
-void LatentCache::read_rows(int layer, int first, int count, float* dst) const {
+template <class F>
+void LatentCache::for_each_run(int layer, int first, int count, F&& f) const {
     const size_t row_bytes = row_elements() * element_bytes_;
-    std::vector<uint16_t> half;
     for (int done = 0; done < count;) {
         const int pos = first + done;
         const int n = std::min(count - done, page_tokens_ - pos % page_tokens_);
         const size_t offset =
             (static_cast<size_t>(layer) * page_tokens_ + pos % page_tokens_) * row_bytes;
-        const auto* src = static_cast<const uint8_t*>(pages_[pos / page_tokens_]) + offset;
-        float* out = dst + static_cast<size_t>(done) * row_elements();
-        const size_t elements = static_cast<size_t>(n) * row_elements();
-        if (element_bytes_ == sizeof(float)) {
-            allocator_.copy_out(src, out, elements * sizeof(float));
-        } else {
-            half.resize(elements);
-            allocator_.copy_out(src, half.data(), elements * 2);
-            for (size_t i = 0; i < elements; ++i)
-                out[i] = bf16_to_f32(half[i]);
-        }
+        f(static_cast<uint8_t*>(pages_[pos / page_tokens_]) + offset,
+          static_cast<size_t>(done) * row_elements(), static_cast<size_t>(n) * row_elements());
         done += n;
     }
 }
 
-void LatentCache::write_rows(int layer, int first, int count, const float* src) {
-    const size_t row_bytes = row_elements() * element_bytes_;
+void LatentCache::read_rows(int layer, int first, int count, float* dst) const {
     std::vector<uint16_t> half;
-    for (int done = 0; done < count;) {
-        const int pos = first + done;
-        const int n = std::min(count - done, page_tokens_ - pos % page_tokens_);
-        const size_t offset =
-            (static_cast<size_t>(layer) * page_tokens_ + pos % page_tokens_) * row_bytes;
-        auto* dst = static_cast<uint8_t*>(pages_[pos / page_tokens_]) + offset;
-        const float* in = src + static_cast<size_t>(done) * row_elements();
-        const size_t elements = static_cast<size_t>(n) * row_elements();
+    for_each_run(layer, first, count, [&](const uint8_t* src, size_t at, size_t elements) {
         if (element_bytes_ == sizeof(float)) {
-            allocator_.copy_in(dst, in, elements * sizeof(float));
-        } else {
-            half.resize(elements);
-            for (size_t i = 0; i < elements; ++i)
-                half[i] = f32_to_bf16(in[i]);
-            allocator_.copy_in(dst, half.data(), elements * 2);
+            allocator_.copy_out(src, dst + at, elements * sizeof(float));
+            return;
         }
-        done += n;
-    }
+        half.resize(elements);
+        allocator_.copy_out(src, half.data(), elements * 2);
+        for (size_t i = 0; i < elements; ++i)
+            dst[at + i] = bf16_to_f32(half[i]);
+    });
+}
+
+void LatentCache::write_rows(int layer, int first, int count, const float* src) {
+    std::vector<uint16_t> half;
+    for_each_run(layer, first, count, [&](uint8_t* dst, size_t at, size_t elements) {
+        if (element_bytes_ == sizeof(float)) {
+            allocator_.copy_in(dst, src + at, elements * sizeof(float));
+            return;
+        }
+        half.resize(elements);
+        for (size_t i = 0; i < elements; ++i)
+            half[i] = f32_to_bf16(src[at + i]);
+        allocator_.copy_in(dst, half.data(), elements * 2);
+    });
 }
 
 CacheStats LatentCache::stats() const {

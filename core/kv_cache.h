@@ -105,6 +105,11 @@ public:
     CacheStats stats() const;
 
 private:
+    // Calls f(page bytes, first element index in the caller's rows, elements) for each run of
+    // rows of `layer` that lies in one page.
+    template <class F>
+    void for_each_run(int layer, int first, int count, F&& f) const;
+
     int layers_, d_c_, d_rope_;
     int max_tokens_, page_tokens_;
     int tokens_ = 0;

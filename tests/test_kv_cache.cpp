@@ -1,9 +1,12 @@
 // The paged latent cache: pages come and go with the context, rows never overlap, and the
 // stats equal design.md section 4's formulas.
 #include <QtTest>
+#include <algorithm>
 #include <set>
+#include <vector>
 
 #include "error.h"
+#include "dtype.h"
 #include "kv_cache.h"
 
 namespace {
@@ -19,6 +22,12 @@ lc::ModelConfig v2_shape(int layers) {
     c.v_head_dim = 128;
     return c;
 }
+
+// Host pages that claim bf16 elements, as the GPU's do: the row copies must convert.
+class Bf16HostPages : public lc::HostPageAllocator {
+public:
+    size_t element_bytes() const override { return 2; }
+};
 
 }  // namespace
 
@@ -95,6 +104,41 @@ private slots:
         cache.clear();
         QCOMPARE(cache.pages(), 0);
         QCOMPARE(cache.stats().bytes_allocated, size_t(0));
+    }
+
+    // Rows written and read back across page boundaries, in f32 pages (exact) and bf16 pages
+    // (rounded to bf16, half the bytes); other rows and layers untouched.
+    void row_copies_cross_pages_and_convert() {
+        lc::ModelConfig c = v2_shape(3);
+        c.kv_lora_rank = 24;
+        c.qk_rope_head_dim = 8;
+        lc::HostPageAllocator f32;
+        Bf16HostPages bf16;
+        for (lc::PageAllocator* pages : {static_cast<lc::PageAllocator*>(&f32),
+                                         static_cast<lc::PageAllocator*>(&bf16)}) {
+            lc::LatentCache cache(c, 300, *pages, 64);
+            cache.reserve(200);
+            const int width = cache.row_elements();
+            std::vector<float> rows(static_cast<size_t>(150) * width), back(rows.size(), -1.0f);
+            for (size_t i = 0; i < rows.size(); ++i)
+                rows[i] = 0.001f * static_cast<float>(i) - 1.7f;
+            std::vector<float> zeros(static_cast<size_t>(200) * width, 0.0f);
+            for (int l = 0; l < 3; ++l)
+                cache.write_rows(l, 0, 200, zeros.data());
+            cache.write_rows(1, 30, 150, rows.data());  // pages 0, 1 and 2
+            cache.read_rows(1, 30, 150, back.data());
+            const bool half = pages->element_bytes() == 2;
+            QCOMPARE(cache.stats().bytes_per_element, pages->element_bytes());
+            for (size_t i = 0; i < rows.size(); ++i) {
+                const float want = half ? lc::bf16_to_f32(lc::f32_to_bf16(rows[i])) : rows[i];
+                QCOMPARE(back[i], want);
+            }
+            std::vector<float> other(static_cast<size_t>(200) * width, -1.0f);
+            cache.read_rows(0, 0, 200, other.data());
+            QCOMPARE(*std::max_element(other.begin(), other.end()), 0.0f);
+            cache.read_rows(1, 0, 30, other.data());
+            QCOMPARE(*std::min_element(other.begin(), other.begin() + 30 * width), 0.0f);
+        }
     }
 
     void growing_past_the_context_is_an_error() {
