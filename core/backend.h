@@ -96,6 +96,9 @@ public:
     }
     // Waits for all queued work (timing); a no-op where ops run synchronously.
     virtual void synchronize() {}
+    // Free bytes of the memory the cache pages come from when that is not host memory (a GPU's);
+    // 0 for backends whose cache lives in host memory.
+    virtual size_t device_memory_free() { return 0; }
 
     // Memory
     virtual float* alloc(size_t n_floats) = 0;  // freed with the backend

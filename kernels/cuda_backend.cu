@@ -109,6 +109,11 @@ public:
     bool sample(float* logits, int vocab, const SamplingParams& params, std::span<const int> recent,
                 double uniform, int* id, bool* penalized) override;
     void synchronize() override { check(cudaStreamSynchronize(stream_), "synchronize"); }
+    size_t device_memory_free() override {
+        size_t free_bytes = 0, total = 0;
+        check(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo");
+        return free_bytes;
+    }
 
     float* alloc(size_t n_floats) override {
         return static_cast<float*>(device_alloc(std::max<size_t>(n_floats, 1) * sizeof(float)));

@@ -107,7 +107,18 @@ private slots:
         QVERIFY2(layers->text().contains(QStringLiteral("576")), qPrintable(layers->text()));
         QVERIFY2(layers->text().contains(QLocale().toString(40960)), qPrintable(layers->text()));
 
+        // On a GPU: the room is the GPU memory free at load less the pages allocated since.
+        const double gib = 1024.0 * 1024.0 * 1024.0;
+        panel.reset(cache.stats(), gib);
+        panel.add_sample(last);
+        const QString gpu = panel.context_text();
+        QVERIFY2(gpu.contains(QStringLiteral("free on the GPU")), qPrintable(gpu));
+        QVERIFY2(gpu.contains(lc::ui::format_bytes(gib - double(last.bytes_allocated))),
+                 qPrintable(gpu));
+
         panel.reset(cache.stats());
+        QVERIFY2(!panel.context_text().contains(QStringLiteral("GPU")),
+                 qPrintable(panel.context_text()));
         for (const QLineSeries* s : {panel.allocated_series(), panel.live_series(),
                                      panel.mha_series(), panel.gqa_series(), panel.mqa_series()})
             QCOMPARE(s->count(), 0);

@@ -5,8 +5,8 @@
 #include <set>
 #include <vector>
 
-#include "error.h"
 #include "dtype.h"
+#include "error.h"
 #include "kv_cache.h"
 
 namespace {
@@ -114,8 +114,8 @@ private slots:
         c.qk_rope_head_dim = 8;
         lc::HostPageAllocator f32;
         Bf16HostPages bf16;
-        for (lc::PageAllocator* pages : {static_cast<lc::PageAllocator*>(&f32),
-                                         static_cast<lc::PageAllocator*>(&bf16)}) {
+        for (lc::PageAllocator* pages :
+             {static_cast<lc::PageAllocator*>(&f32), static_cast<lc::PageAllocator*>(&bf16)}) {
             lc::LatentCache cache(c, 300, *pages, 64);
             cache.reserve(200);
             const int width = cache.row_elements();

@@ -235,7 +235,8 @@ CachePanel::CachePanel(QWidget* parent) : QWidget(parent) {
     reset(lc::CacheStats{});
 }
 
-void CachePanel::reset(const lc::CacheStats& shape) {
+void CachePanel::reset(const lc::CacheStats& shape, double device_free_bytes) {
+    device_free_bytes_ = device_free_bytes;
     for (QLineSeries* s : {allocated_, live_, mha_, gqa_, mqa_})
         s->clear();
     gqa_->setName(shape.gqa_groups > 0 ? tr("GQA-%1 would need").arg(shape.gqa_groups)
@@ -319,7 +320,10 @@ void CachePanel::rescale() {
     }
 }
 
-double CachePanel::free_memory_bytes() {
+double CachePanel::free_memory_bytes(const lc::CacheStats& stats) {
+    // On a GPU the cache's pages are what grows after load.
+    if (device_free_bytes_ > 0)
+        return std::max(0.0, device_free_bytes_ - static_cast<double>(stats.bytes_allocated));
     // /proc/meminfo is cheap to read, but samples may come with every token: once a second.
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     if (free_bytes_read_ms_ < 0 || now - free_bytes_read_ms_ > 1000) {
@@ -368,16 +372,17 @@ void CachePanel::update_labels(const lc::CacheStats& s) {
     QString context =
         tr("%1 / %2 tokens")
             .arg(locale.toString(qlonglong(s.tokens)), locale.toString(qlonglong(s.max_tokens)));
-    const double free_bytes = free_memory_bytes();
+    const double free_bytes = free_memory_bytes(s);
     const double e = static_cast<double>(s.bytes_per_element) * s.layers;
     const double mla_per_token = static_cast<double>(s.mla_elements) * e;
     const double mha_per_token = static_cast<double>(s.mha_elements) * e;
     if (free_bytes > 0 && mla_per_token > 0 && mha_per_token > 0) {
         context +=
-            QStringLiteral(" · ") + tr("room for %1 more tokens in %2 free (MHA: %3)")
-                                        .arg(format_count(std::floor(free_bytes / mla_per_token)),
-                                             format_bytes(free_bytes),
-                                             format_count(std::floor(free_bytes / mha_per_token)));
+            QStringLiteral(" · ") +
+            (device_free_bytes_ > 0 ? tr("room for %1 more tokens in %2 free on the GPU (MHA: %3)")
+                                    : tr("room for %1 more tokens in %2 free (MHA: %3)"))
+                .arg(format_count(std::floor(free_bytes / mla_per_token)), format_bytes(free_bytes),
+                     format_count(std::floor(free_bytes / mha_per_token)));
     }
     context_->setText(context);
 

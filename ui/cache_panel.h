@@ -26,7 +26,9 @@ public:
     explicit CachePanel(QWidget* parent = nullptr);
 
     // Clears the plot for a new model or conversation; `shape` is a CacheStats with 0 tokens.
-    void reset(const lc::CacheStats& shape);
+    // `device_free_bytes`: GPU memory free when the model was loaded, where the cache lives on
+    // a GPU (0: host memory).
+    void reset(const lc::CacheStats& shape, double device_free_bytes = 0);
     // Adds the cache's state after some tokens (one point per series at x = stats.tokens).
     void add_sample(const lc::CacheStats& stats);
 
@@ -42,7 +44,9 @@ public:
 private:
     void rescale();
     void update_labels(const lc::CacheStats& stats);
-    double free_memory_bytes();  // MemAvailable, re-read at most once a second
+    // What the cache may still grow into: MemAvailable (re-read at most once a second), or the
+    // GPU memory free at load less the pages allocated since.
+    double free_memory_bytes(const lc::CacheStats& stats);
 
     QChartView* view_ = nullptr;
     QLineSeries *allocated_ = nullptr, *live_ = nullptr, *mha_ = nullptr, *gqa_ = nullptr,
@@ -52,6 +56,7 @@ private:
     QLogValueAxis* y_log_ = nullptr;  // the series' y axis; y_axis_ labels it in byte units
     double free_bytes_ = 0;
     qint64 free_bytes_read_ms_ = -1;
+    double device_free_bytes_ = 0;  // 0: the cache lives in host memory
 };
 
 // "1.2 GiB", "21 MiB", "512 B".

@@ -165,6 +165,8 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
         s.context = session->cache().max_tokens();
         s.licence = licence_from_card(shown);
         s.empty_cache = session->cache().stats();
+        s.device = QString::fromUtf8(model->backend().name());
+        s.device_free_bytes = static_cast<qint64>(model->backend().device_memory_free());
 
         // Success: the old session goes before the model it points into.
         stop_.store(false);

@@ -22,9 +22,11 @@ struct ModelSummary {
     QString model_type;
     qint64 parameters = 0;
     int layers = 0;
-    int context = 0;         // tokens the cache may hold
-    QString licence;         // from MODEL_CARD.md's "licence" mention, if any
-    CacheStats empty_cache;  // shape of the cache (per-token element counts), zero tokens
+    int context = 0;               // tokens the cache may hold
+    QString licence;               // from MODEL_CARD.md's "licence" mention, if any
+    CacheStats empty_cache;        // shape of the cache (per-token element counts), zero tokens
+    QString device;                // the backend's name, e.g. "cpu" or "cuda (NVIDIA H200)"
+    qint64 device_free_bytes = 0;  // GPU memory free after loading (0: the cache is in host RAM)
 };
 
 struct ReplyStats {

@@ -194,7 +194,7 @@ MainWindow::MainWindow(QSettings& store, const QString& history_file, QWidget* p
                                   .arg(s.name, s.model_type)
                                   .arg(s.parameters / 1e6, 0, 'f', 1)
                                   .arg(s.context));
-        cache_->reset(s.empty_cache);
+        cache_->reset(s.empty_cache, static_cast<double>(s.device_free_bytes));
         set_generating(false);
         emit model_ready_changed(true);
     });
@@ -394,7 +394,7 @@ void MainWindow::new_chat() {
     conversation_id_ = 0;
     if (sidebar_) sidebar_->list()->clearSelection();
     pending_samples_.clear();
-    cache_->reset(summary_.empty_cache);
+    cache_->reset(summary_.empty_cache, static_cast<double>(summary_.device_free_bytes));
     emit request_reset();
     input_->setFocus();
 }
@@ -466,7 +466,7 @@ void MainWindow::open_conversation(qint64 conversation_id, qint64 focus_message_
     }
     conversation_id_ = conversation_id;
     pending_samples_.clear();
-    cache_->reset(summary_.empty_cache);
+    cache_->reset(summary_.empty_cache, static_cast<double>(summary_.device_free_bytes));
     cache_note_->clear();
     emit request_resume(cache_file(conversation_id), chat_->turns(settings_.system_prompt));
     sidebar_->select(conversation_id);
