@@ -131,10 +131,6 @@ public:
                               const float* kv_a, const float* norm, float eps,
                               const Rope& rope) = 0;
     virtual void attention(AttentionMode mode, LatentCache& cache, const AttentionArgs& args) = 0;
-    // y[i] += x[i]
-    virtual void add(float* y, const float* x, size_t n) = 0;
-    // out[t, i] = silu(gate[t, i]) * up[t, i]
-    virtual void silu_mul(const float* gate, const float* up, float* out, int n, int dim) = 0;
     // One MoE layer on RMSNorm(x): router, routing, the chosen routed experts and the shared
     // experts, added to `out`.
     virtual void moe(const ModelConfig& config, const MoeArgs& args) = 0;

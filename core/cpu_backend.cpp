@@ -153,12 +153,8 @@ public:
         }
     }
 
-    void add(float* y, const float* x, size_t n) override {
-        for (size_t i = 0; i < n; ++i)
-            y[i] += x[i];
-    }
-
-    void silu_mul(const float* gate, const float* up, float* out, int n, int dim) override {
+    // out[t, i] = silu(gate[t, i]) * up[t, i]
+    void silu_mul(const float* gate, const float* up, float* out, int n, int dim) {
         const size_t total = static_cast<size_t>(n) * dim;
         for (size_t i = 0; i < total; ++i) {
             const float g = gate[i];

@@ -161,10 +161,6 @@ public:
         cuda::store_latent(paged_, layer, position_, n, kv_a, norm, eps, rope_, stream_);
     }
     void attention(AttentionMode mode, LatentCache& cache, const AttentionArgs& a) override;
-    void add(float* y, const float* x, size_t n) override { cuda::add(y, x, n, stream_); }
-    void silu_mul(const float* gate, const float* up, float* out, int n, int dim) override {
-        cuda::silu_mul(gate, up, out, static_cast<size_t>(n) * dim, stream_);
-    }
     void moe(const ModelConfig& c, const MoeArgs& a) override;
 
 private:

@@ -28,22 +28,6 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, int64_t xs,
         yr[i] = weight[i] * (xr[i] * inv);
 }
 
-__global__ void add_kernel(float* __restrict__ y, const float* __restrict__ x, size_t n) {
-    for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
-        y[i] += x[i];
-}
-
-__global__ void silu_mul_kernel(const float* gate, const float* up, float* out, size_t n) {
-    for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
-
-unsigned blocks_for(size_t n) {
-    return static_cast<unsigned>(std::min<size_t>((n + 255) / 256, 4096));
-}
-
 }  // namespace
 
 void embed(const WeightMatrix& table, const int* ids, int n, float* out, cudaStream_t stream) {
@@ -61,18 +45,6 @@ void rms_norm(const float* x, int64_t x_stride, const float* weight, float eps, 
     rms_norm_kernel<<<n, dim >= 1024 ? 512 : 256, 0, stream>>>(x, x_stride, weight, eps, y,
                                                                y_stride, dim);
     check_launch("rms_norm");
-}
-
-void add(float* y, const float* x, size_t n, cudaStream_t stream) {
-    if (n == 0) return;
-    add_kernel<<<blocks_for(n), 256, 0, stream>>>(y, x, n);
-    check_launch("add");
-}
-
-void silu_mul(const float* gate, const float* up, float* out, size_t n, cudaStream_t stream) {
-    if (n == 0) return;
-    silu_mul_kernel<<<blocks_for(n), 256, 0, stream>>>(gate, up, out, n);
-    check_launch("silu_mul");
 }
 
 }  // namespace lc::cuda

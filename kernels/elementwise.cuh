@@ -1,5 +1,5 @@
 #pragma once
-// Small per-element ops: embedding lookup, RMSNorm, residual add, SiLU-gated product.
+// Small per-row ops: embedding lookup and RMSNorm (prefill; decode folds the norm into products).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -13,7 +13,5 @@ void embed(const WeightMatrix& table, const int* ids, int n, float* out, cudaStr
 // y[t] = weight * x[t] / sqrt(mean(x[t]^2) + eps); y may be x.
 void rms_norm(const float* x, int64_t x_stride, const float* weight, float eps, float* y,
               int64_t y_stride, int n, int dim, cudaStream_t stream);
-void add(float* y, const float* x, size_t n, cudaStream_t stream);
-void silu_mul(const float* gate, const float* up, float* out, size_t n, cudaStream_t stream);
 
 }  // namespace lc::cuda
