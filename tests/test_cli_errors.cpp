@@ -377,6 +377,10 @@ void TestCliErrors::badFlags_data() {
                                  << QStringList{"--threads"};
     QTest::newRow("attention foo")
         << (gen + QStringList{"--attention", "foo"}) << QStringList{"--attention", "foo"};
+    QTest::newRow("bench-kernels depths 0")
+        << QStringList{"bench-kernels", "--depths", "0"} << QStringList{"--depths"};
+    QTest::newRow("bench-kernels heads x")
+        << QStringList{"bench-kernels", "--heads", "x"} << QStringList{"--heads"};
 }
 
 void TestCliErrors::badFlags() {

@@ -17,6 +17,7 @@ int cmd_chat(const std::vector<std::string>& argv);
 int cmd_logits(const std::vector<std::string>& argv);
 int cmd_perplexity(const std::vector<std::string>& argv);
 int cmd_bench(const std::vector<std::string>& argv);
+int cmd_bench_kernels(const std::vector<std::string>& argv);
 int cmd_history(const std::vector<std::string>& argv);
 
 // Shared by the commands that load a model.

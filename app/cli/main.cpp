@@ -31,6 +31,9 @@ commands:
               mean negative log-likelihood (nats/token) and bits per byte
   bench       --model DIR [--prompt-len N] [--gen N] [--depths 0,1024,8192] [--membench-mb N]
               prefill and decode tokens/s per depth, cache bytes, bandwidth; JSON on stdout
+  bench-kernels [--depths 1024,8192,32768] [--heads 16] [--d-c 512] [--d-rope 64] [--d-nope 128]
+              [--d-v 128]
+              the GPU's copy/read bandwidth and the attention kernels alone per depth; JSON
   bench-resume --model DIR [--tokens N]
               reopening a long conversation from its saved latent cache vs a full re-prefill
   bench-history --db FILE [--conversations 10000] [--messages 1000000]
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
         if (command == "bench") return lc::cli::cmd_bench(args);
         if (command == "history") return lc::cli::cmd_history(args);
         if (command == "bench-resume") return lc::cli::cmd_bench_resume(args);
+        if (command == "bench-kernels") return lc::cli::cmd_bench_kernels(args);
         if (command == "bench-history") return lc::cli::cmd_bench_history(args);
         std::cerr << "latentchat-cli: unknown command '" << command << "' (see --help)\n";
         return 2;
