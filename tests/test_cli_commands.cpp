@@ -82,6 +82,20 @@ private slots:
         QVERIFY(reused[1] > 10);
     }
 
+    // Asked for CUDA where no GPU answers (CI): one sentence on stderr, then the CPU's result.
+    void cuda_without_a_gpu_runs_on_the_cpu() {
+        const QStringList gen = {"generate", "--model",       kModel, "--tokens",
+                                 "1,2,3",    "--temperature", "0",    "--max-tokens",
+                                 "5",        "--print-ids"};
+        lc_test::CliResult gpu = run_cli(gen + QStringList{"--device", "cuda"});
+        if (!gpu.err.contains("running on the CPU")) QSKIP("a GPU answered: nothing to fall back");
+        QVERIFY2(gpu.code == 0, gpu.err.constData());
+        QCOMPARE(gpu.err.count('\n'), 1);
+        lc_test::CliResult cpu = run_cli(gen);
+        QVERIFY2(cpu.code == 0, cpu.err.constData());
+        QCOMPARE(gpu.out, cpu.out);
+    }
+
     void bench_prints_json_per_depth() {
         lc_test::CliResult r = run_cli({"bench", "--model", kModel, "--depths", "0,16",
                                         "--prompt-len", "8", "--gen", "4", "--membench-mb", "16"});

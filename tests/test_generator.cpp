@@ -53,6 +53,31 @@ class TestGenerator : public QObject {
     Q_OBJECT
 
 private slots:
+    // Sessions sharing one model: each generates from its own logits, whichever ran last
+    // (kept on the host at set_context, or recomputed by feeding the last token again).
+    void sessions_sharing_a_model_keep_their_own_logits() {
+        Loaded l = load();
+        const std::vector<int> other = {1, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+        const auto o = options(0.0f, 0, 6);
+        auto now = [] { return std::chrono::steady_clock::now(); };
+
+        lc::Session alone(*l.model);  // the reference: no other session in between
+        alone.set_context(kPrompt, nullptr);
+        const auto ref1 = alone.generate(*l.tokenizer, o, {}, nullptr, now());
+        const auto ref2 = alone.generate(*l.tokenizer, o, {}, nullptr, now());
+        lc::Session alone_other(*l.model);
+        alone_other.set_context(other, nullptr);
+        const auto ref_other = alone_other.generate(*l.tokenizer, o, {}, nullptr, now());
+
+        lc::Session a(*l.model), b(*l.model);
+        a.set_context(kPrompt, nullptr);
+        b.set_context(other, nullptr);
+        QCOMPARE(a.generate(*l.tokenizer, o, {}, nullptr, now()).ids, ref1.ids);  // host copy
+        QCOMPARE(b.generate(*l.tokenizer, o, {}, nullptr, now()).ids, ref_other.ids);
+        QCOMPARE(a.generate(*l.tokenizer, o, {}, nullptr, now()).ids, ref2.ids);  // re-fed
+        QCOMPARE(a.tokens().size(), alone.tokens().size());
+    }
+
     void same_seed_same_text() {
         Loaded l = load();
         auto a = run(l, options(1.0f, 42, 24));
