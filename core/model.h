@@ -17,9 +17,8 @@
 namespace lc {
 
 struct ModelOptions {
-    std::string device = "cpu";  // "cpu" or "cuda" (the edge turns it into a Backend)
-    int threads = 0;             // 0: every hardware thread
-    int max_batch = 64;          // tokens per prefill chunk (buffers are sized for it)
+    int threads = 0;     // 0: every hardware thread
+    int max_batch = 64;  // tokens per prefill chunk (buffers are sized for it)
     AttentionMode attention = AttentionMode::Absorbed;
 };
 

@@ -140,7 +140,6 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
             mapping += QStringLiteral(" (%1)").arg(QString::fromStdString(backend.notice));
         emit load_progress(30, mapping);
         ModelOptions options;
-        options.device = backend.backend->name();
         if (dev == QLatin1String("cuda") && backend.notice.empty()) options.max_batch = 256;
         std::unique_ptr<Model> model = Model::load(path, options, std::move(backend.backend));
 

@@ -19,7 +19,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
     std::set<std::string> flags = {"prompt-len", "gen", "depths", "membench-mb"};
     flags.insert(kModelFlags.begin(), kModelFlags.end());
     Args args(argv, flags, {});
-    const bool gpu = args.str("device", "cpu") == "cuda";
+    const bool gpu = device_from(args) == "cuda";
     const int prompt_len = args.integer("prompt-len", gpu ? 512 : 64, 1, 1 << 20);
     const int gen = args.integer("gen", gpu ? 128 : 16, 1, 1 << 20);
     std::vector<int> depths = args.has("depths") ? args.int_list("depths")

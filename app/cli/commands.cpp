@@ -26,13 +26,18 @@ fs::path model_dir_from(const Args& args) {
     throw Error("no --model given and no bundled model was found; pass --model DIR");
 }
 
+std::string device_from(const Args& args) {
+    std::string device = args.str("device", "cpu");
+    if (device != "cpu" && device != "cuda")
+        throw Error("--device must be cpu or cuda, got '" + device + "'");
+    return device;
+}
+
 ModelOptions model_options_from(const Args& args) {
     ModelOptions o;
-    o.device = args.str("device", "cpu");
-    if (o.device != "cpu" && o.device != "cuda")
-        throw Error("--device must be cpu or cuda, got '" + o.device + "'");
+    device_from(args);  // checked with the other flags, before any file is read
     o.threads = args.integer("threads", 0, 0, 1024);
-    o.max_batch = args.integer("batch", o.device == "cuda" ? 256 : 64, 1, 4096);
+    o.max_batch = args.integer("batch", 64, 1, 4096);
     std::string attention = args.str("attention", "absorbed");
     if (attention == "absorbed") {
         o.attention = AttentionMode::Absorbed;
@@ -47,8 +52,11 @@ ModelOptions model_options_from(const Args& args) {
 std::unique_ptr<Model> load_model(const Args& args) {
     ModelOptions options = model_options_from(args);
     const std::filesystem::path dir = model_dir_from(args);  // its errors come first
-    BackendChoice choice = make_backend(options.device, options.threads);
+    const std::string device = device_from(args);
+    BackendChoice choice = make_backend(device, options.threads);
     if (!choice.notice.empty()) std::cerr << "latentchat-cli: " << choice.notice << "\n";
+    // A GPU prefills in larger chunks (its buffers are cheap; the CPU's default stays 64).
+    if (device == "cuda" && choice.notice.empty() && !args.has("batch")) options.max_batch = 256;
     return Model::load(dir, options, std::move(choice.backend));
 }
 

@@ -23,6 +23,7 @@ int cmd_history(const std::vector<std::string>& argv);
 // Shared by the commands that load a model.
 std::filesystem::path model_dir_from(const Args& args);
 ModelOptions model_options_from(const Args& args);
+std::string device_from(const Args& args);  // "cpu" or "cuda"; throws on anything else
 std::unique_ptr<Model> load_model(const Args& args);
 inline const std::set<std::string> kModelFlags = {"model", "device", "threads", "batch",
                                                   "attention"};
