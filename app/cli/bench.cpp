@@ -19,18 +19,25 @@ int cmd_bench(const std::vector<std::string>& argv) {
     std::set<std::string> flags = {"prompt-len", "gen", "depths", "membench-mb"};
     flags.insert(kModelFlags.begin(), kModelFlags.end());
     Args args(argv, flags, {});
-    const bool gpu = device_from(args) == "cuda";
-    const int prompt_len = args.integer("prompt-len", gpu ? 512 : 64, 1, 1 << 20);
-    const int gen = args.integer("gen", gpu ? 128 : 16, 1, 1 << 20);
-    std::vector<int> depths = args.has("depths") ? args.int_list("depths")
-                              : gpu              ? std::vector<int>{0, 1024, 8192, 32768}
-                                                 : std::vector<int>{0, 256, 1024};
-    for (int d : depths)
+    device_from(args);
+    // Flags are checked before the model loads; their defaults depend on where it runs.
+    const int prompt_flag = args.integer("prompt-len", 64, 1, 1 << 20);
+    const int gen_flag = args.integer("gen", 16, 1, 1 << 20);
+    const std::vector<int> depths_flag =
+        args.has("depths") ? args.int_list("depths") : std::vector<int>{};
+    for (int d : depths_flag)
         if (d < 0) throw Error("--depths must not be negative");
     const int membench_mb = args.integer("membench-mb", 1024, 0, 1 << 20);
 
     auto model = load_model(args);
     const ModelConfig& c = model->config();
+    const std::string device = model->backend().name();
+    const bool on_gpu = device.rfind("cuda", 0) == 0;
+    const int prompt_len = args.has("prompt-len") ? prompt_flag : on_gpu ? 512 : 64;
+    const int gen = args.has("gen") ? gen_flag : on_gpu ? 128 : 16;
+    const std::vector<int> depths = args.has("depths") ? depths_flag
+                                    : on_gpu           ? std::vector<int>{0, 1024, 8192, 32768}
+                                                       : std::vector<int>{0, 256, 1024};
     int max_depth = *std::max_element(depths.begin(), depths.end());
     const int ctx = max_depth + prompt_len + gen + 1;
     if (ctx > c.max_position_embeddings)
@@ -39,8 +46,6 @@ int cmd_bench(const std::vector<std::string>& argv) {
 
     nlohmann::json out;
     out["model"] = model->dir().string();
-    const std::string device = model->backend().name();
-    const bool on_gpu = device.rfind("cuda", 0) == 0;
     out["device"] = device;
     out["threads"] = model->backend().threads();
     out["avx2_fma"] = cpu_has_avx2_fma();
