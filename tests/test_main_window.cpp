@@ -8,6 +8,7 @@
 #include <QListView>
 #include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QPointer>
 #include <QProcess>
 #include <QPushButton>
 #include <QSettings>
@@ -20,6 +21,7 @@
 
 #include "main_window.h"
 
+using lc::ui::ChatView;
 using lc::ui::MainWindow;
 
 class TestMainWindow : public QObject {
@@ -265,9 +267,16 @@ private slots:
         w->send("Tell me a story about a bear.");
         QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));
         const qint64 original = w->conversation_id();
-        QTest::mouseClick(
-            w->chat_view()->message_widget(0)->findChild<QToolButton*>("branchButton"),
-            Qt::LeftButton);
+        // The branch replaces every message widget, including the one whose button is still
+        // handling the click: it must outlive the click (it was freed inside it once) and go after.
+        QPointer<QToolButton> button =
+            w->chat_view()->message_widget(0)->findChild<QToolButton*>("branchButton");
+        bool alive_after_branch = false;
+        connect(w->chat_view(), &ChatView::branch_requested, w.get(),
+                [&] { alive_after_branch = !button.isNull(); });
+        QTest::mouseClick(button, Qt::LeftButton);
+        QVERIFY(alive_after_branch);
+        QTRY_VERIFY(button.isNull());
         QVERIFY(w->conversation_id() != original);
         QCOMPARE(w->chat_model()->rowCount(), 1);                 // up to the message branched from
         QCOMPARE(int(w->history()->branch(original).size()), 2);  // the original is untouched

@@ -67,7 +67,16 @@ void ChatView::rows_inserted(int first, int last) {
 
 void ChatView::rows_removed(int first, int last) {
     for (int r = last; r >= first; --r)
-        delete widgets_.takeAt(r);
+        retire(widgets_.takeAt(r));
+}
+
+// A message's own button (Regenerate, Edit, Branch) can be what removes it: the click is still
+// being handled inside that button, so the widget leaves the view now and is deleted later.
+void ChatView::retire(MessageWidget* w) {
+    disconnect(w, nullptr, this, nullptr);
+    column_->removeWidget(w);
+    w->hide();
+    w->deleteLater();
 }
 
 void ChatView::row_changed(int row) {
@@ -80,7 +89,8 @@ void ChatView::row_changed(int row) {
 }
 
 void ChatView::rebuild() {
-    qDeleteAll(widgets_);
+    for (MessageWidget* w : std::as_const(widgets_))
+        retire(w);
     widgets_.clear();
     if (model_->rowCount() > 0) rows_inserted(0, model_->rowCount() - 1);
 }

@@ -36,6 +36,7 @@ signals:
 private:
     void rows_inserted(int first, int last);
     void rows_removed(int first, int last);
+    void retire(MessageWidget* w);
     void row_changed(int row);
     void rebuild();
     void scroll_if_following();
