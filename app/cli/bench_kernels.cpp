@@ -14,12 +14,12 @@ namespace lc::cli {
 
 int cmd_bench_kernels(const std::vector<std::string>& argv) {
     Args args(argv, {"heads", "d-c", "d-rope", "d-nope", "d-v", "depths"}, {});
-    // DeepSeek-V2-Lite's attention by default.
-    const int heads = args.integer("heads", 16, 1, 1024);
-    const int d_c = args.integer("d-c", 512, 8, 4096);
-    const int d_rope = args.integer("d-rope", 64, 2, 1024);
-    const int d_nope = args.integer("d-nope", 128, 1, 4096);
-    const int d_v = args.integer("d-v", 128, 1, 4096);
+    // DeepSeek-V2-Lite's attention by default. Checked in every build, used where CUDA is.
+    [[maybe_unused]] const int heads = args.integer("heads", 16, 1, 1024);
+    [[maybe_unused]] const int d_c = args.integer("d-c", 512, 8, 4096);
+    [[maybe_unused]] const int d_rope = args.integer("d-rope", 64, 2, 1024);
+    [[maybe_unused]] const int d_nope = args.integer("d-nope", 128, 1, 4096);
+    [[maybe_unused]] const int d_v = args.integer("d-v", 128, 1, 4096);
     const std::vector<int> depths =
         args.has("depths") ? args.int_list("depths") : std::vector<int>{1024, 8192, 32768};
     for (int d : depths)
