@@ -4,13 +4,18 @@
 # the installed programs from there (they must find the bundled model under the install prefix).
 #   packaging/test_package.sh BUILD_DIR
 # Exit 77 (a skip for ctest) when a tool is missing: apt-get install lintian desktop-file-utils
-# appstream dpkg-dev fakeroot
+# appstream dpkg-dev fakeroot; exit 1 instead under LATENTCHAT_REQUIRE_TEST_TOOLS=1 (tools/dev.sh
+# test sets it, having installed them, so a missing one is an install step to fix, not a skip).
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
 app_id=io.github.latentchat.LatentChat
 for tool in cpack lintian desktop-file-validate appstreamcli dpkg-shlibdeps dpkg; do
-    command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
+    if ! command -v "$tool" >/dev/null; then
+        [ "${LATENTCHAT_REQUIRE_TEST_TOOLS:-0}" = 1 ] && { echo "FAIL: $tool is not installed"; exit 1; }
+        echo "SKIP: $tool is not installed"
+        exit 77
+    fi
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -343,13 +343,7 @@ private slots:
     void a_session_resumes_when_it_can_adopt_the_cache() {
         lc::Session session(*model_);
         lc::LoadedCache r = lc::resume_session(session, file_, fp_, tokens_);
-        if (!r.used) {
-            // Until Session::adopt_cache_prefix exists, resume declines and leaves it empty.
-            QVERIFY(r.reason.find("adopt") != std::string::npos);
-            QCOMPARE(session.cache().size(), 0);
-            QVERIFY(session.tokens().empty());
-            QSKIP("Session::adopt_cache_prefix is not in this build");
-        }
+        QVERIFY2(r.used, r.reason.c_str());
         QCOMPARE(r.tokens_restored, 300);
         QCOMPARE(session.tokens(), tokens_);
         int reused = 0;

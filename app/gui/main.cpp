@@ -71,6 +71,12 @@ int main(int argc, char** argv) {
                 app.quit();
             });
         });
+        // A model that does not load ends the benchmark with its reason, not a wait for ever.
+        QObject::connect(window.worker(), &lc::ui::InferenceWorker::load_failed, &app,
+                         [&](const QString& message) {
+                             std::fprintf(stderr, "latentchat: %s\n", qPrintable(message));
+                             app.exit(1);
+                         });
     }
     return app.exec();
 }
