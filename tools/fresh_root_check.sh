@@ -16,6 +16,7 @@ if ! command -v mmdebstrap >/dev/null; then
 fi
 
 work=${1:-$(mktemp -d /var/tmp/latentchat-fresh-root.XXXXXX)}
+mkdir -p "$work"
 root="$work/root"
 mounted=()
 cleanup() {
