@@ -1,6 +1,7 @@
-#include "backend_select.h"
-
-#include "error.h"
+// Defines engine/backend_factory.h: the CPU backend, or the CUDA one where this build has it.
+#include "base/error.h"
+#include "cpu/cpu_backend.h"
+#include "engine/backend_factory.h"
 
 #ifdef LATENTCHAT_HAVE_CUDA
 #include "cuda_backend.h"
@@ -9,7 +10,7 @@
 
 namespace lc {
 
-bool cuda_available(std::string* why_not) {
+bool gpu_available(std::string* why_not) {
 #ifdef LATENTCHAT_HAVE_CUDA
     cuda::DeviceInfo gpu = cuda::query_devices();
     if (gpu.count > 0) return true;
@@ -21,13 +22,11 @@ bool cuda_available(std::string* why_not) {
 #endif
 }
 
-BackendChoice make_backend(const std::string& device, int threads) {
-    if (device != "cpu" && device != "cuda")
-        throw Error("--device must be cpu or cuda, got '" + device + "'");
+BackendChoice make_backend(Device device, int threads) {
     BackendChoice choice;
-    if (device == "cuda") {
+    if (device == Device::Cuda) {
         std::string why;
-        if (cuda_available(&why)) {
+        if (gpu_available(&why)) {
 #ifdef LATENTCHAT_HAVE_CUDA
             try {
                 choice.backend = cuda::make_cuda_backend(0);

@@ -1,8 +1,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "copy_bench.cuh"
 #include "cuda_common.cuh"
+#include "kernel_bench.h"
 #include "mla_attention.cuh"
 
 namespace lc::cuda {

@@ -2,7 +2,7 @@
 // The CUDA backend: the operations of core/backend.h on one NVIDIA GPU.
 #include <memory>
 
-#include "backend.h"
+#include "engine/backend.h"
 
 namespace lc::cuda {
 

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string>
 
-#include "dtype.h"
-#include "error.h"
+#include "base/dtype.h"
+#include "base/error.h"
 
 namespace lc::cuda {
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "cpu_matmul.h"
+#include "cpu/cpu_matmul.h"
 
 namespace lc::cuda {
 

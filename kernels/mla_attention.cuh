@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "cpu_matmul.h"
+#include "cpu/cpu_matmul.h"
 #include "rope.cuh"
 
 namespace lc::cuda {

@@ -5,8 +5,8 @@
 
 #include <cstdint>
 
-#include "config.h"
-#include "cpu_matmul.h"
+#include "cpu/cpu_matmul.h"
+#include "formats/config.h"
 
 namespace lc::cuda {
 

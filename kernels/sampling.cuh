@@ -3,7 +3,7 @@
 // temperature, min-p, top-k, top-p), so that only the chosen id crosses to the host.
 #include <cuda_runtime.h>
 
-#include "sampler.h"
+#include "engine/sampler.h"
 
 namespace lc::cuda {
 

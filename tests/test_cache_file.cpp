@@ -9,10 +9,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cache_file.h"
-#include "error.h"
-#include "generator.h"
-#include "model.h"
+#include "base/error.h"
+#include "engine/cache_file.h"
+#include "engine/generator.h"
+#include "engine/model.h"
+#include "session/open_model.h"
 
 namespace fs = std::filesystem;
 
@@ -108,8 +109,10 @@ class TestCacheFile : public QObject {
 private slots:
     void initTestCase() {
         QVERIFY(tmp_.isValid());
-        lc::ModelOptions o;
-        model_ = lc::Model::load(bundled_dir(), o);
+        lc::OpenOptions o;
+        o.path = bundled_dir();
+        o.load_tokenizer = false;
+        model_ = lc::open_model(o).model;
         fp_ = lc::model_fingerprint(*model_);
         tokens_ = conversation(300, vocab(), 7);
         full_logits_ = reprefill(tokens_);

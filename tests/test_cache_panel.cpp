@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cache_panel.h"
-#include "kv_cache.h"
+#include "engine/kv_cache.h"
 
 namespace {
 

@@ -10,8 +10,8 @@
 #include <cmath>
 
 #include "cli_runner.h"
-#include "npy.h"
-#include "tokenizer.h"
+#include "formats/npy.h"
+#include "formats/tokenizer.h"
 
 namespace {
 

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "error.h"
+#include "base/error.h"
+#include "formats/config.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "cpu_matmul.h"
-#include "cpu_matmul_internal.h"
-#include "dtype.h"
-#include "membench.h"
-#include "thread_pool.h"
+#include "base/dtype.h"
+#include "cpu/cpu_matmul.h"
+#include "cpu/cpu_matmul_internal.h"
+#include "cpu/membench.h"
+#include "cpu/thread_pool.h"
 
 // Counts heap allocations, to check that the hot paths make none.
 namespace {

@@ -10,13 +10,15 @@
 #include <cmath>
 #include <random>
 
-#include "backend_select.h"
+#include "base/dtype.h"
 #include "cli_runner.h"
-#include "dtype.h"
-#include "generator.h"
-#include "model.h"
-#include "moe_routing.h"
-#include "npy.h"
+#include "cpu/cpu_backend.h"
+#include "engine/backend_factory.h"
+#include "engine/generator.h"
+#include "engine/model.h"
+#include "engine/moe_routing.h"
+#include "formats/npy.h"
+#include "session/open_model.h"
 
 using namespace lc;
 
@@ -104,7 +106,7 @@ ModelConfig attention_config(int heads, int d_nope, int d_rope, int d_v, int d_c
 }
 
 std::unique_ptr<Backend> gpu_backend() {
-    BackendChoice choice = make_backend("cuda", 1);
+    BackendChoice choice = make_backend(Device::Cuda, 1);
     return std::move(choice.backend);
 }
 
@@ -136,7 +138,7 @@ class TestCudaBackend : public QObject {
 private slots:
     void initTestCase() {
         std::string why;
-        if (!cuda_available(&why)) QSKIP(qPrintable(QString::fromStdString(why)));
+        if (!gpu_available(&why)) QSKIP(qPrintable(QString::fromStdString(why)));
     }
 
     // ---- ops ----------------------------------------------------------------------------------
@@ -495,10 +497,13 @@ private slots:
     void model_matches_cpu() {
         QFETCH(QString, fixture);
         const std::filesystem::path dir = model_dir(fixture, read_ref(fixture)).toStdString();
-        ModelOptions options;
-        auto cpu = Model::load(dir, options);
+        OpenOptions options;
+        options.path = dir;
+        options.load_tokenizer = false;
+        auto cpu = open_model(options).model;
+        options.device = Device::Cuda;
         options.max_batch = 32;  // two prefill chunks
-        auto gpu = Model::load(dir, options, gpu_backend());
+        auto gpu = open_model(options).model;
         const int vocab = cpu->config().vocab_size;
         std::vector<int> prompt(60);
         for (size_t i = 0; i < prompt.size(); ++i)

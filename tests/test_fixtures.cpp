@@ -11,7 +11,7 @@
 #include <cmath>
 
 #include "cli_runner.h"
-#include "npy.h"
+#include "formats/npy.h"
 
 namespace {
 

@@ -6,8 +6,9 @@
 #include <cmath>
 #include <thread>
 
-#include "error.h"
-#include "generator.h"
+#include "base/error.h"
+#include "engine/generator.h"
+#include "session/open_model.h"
 
 namespace {
 
@@ -20,9 +21,11 @@ struct Loaded {
 
 Loaded load() {
     Loaded l;
-    l.model = lc::Model::load(kFixture, lc::ModelOptions{});
-    const lc::ModelConfig& c = l.model->config();
-    l.tokenizer = lc::Tokenizer::load(kFixture, c.bos_token_id, c.eos_token_ids.at(0));
+    lc::OpenOptions o;
+    o.path = kFixture;
+    lc::OpenedModel opened = lc::open_model(o);
+    l.model = std::move(opened.model);
+    l.tokenizer = std::move(opened.tokenizer);
     return l;
 }
 

@@ -27,8 +27,8 @@
 #include <thread>
 #include <vector>
 
-#include "error.h"
-#include "history_store.h"
+#include "base/error.h"
+#include "history/history_store.h"
 
 namespace fs = std::filesystem;
 using lc::HistoryStore;
@@ -133,9 +133,9 @@ int64_t total_messages(const HistoryStore& s) {
     return n;
 }
 
-void compare_messages(const lc::HistoryMessage& a, const lc::HistoryMessage& b) {
+void compare_messages(const lc::Message& a, const lc::Message& b) {
     QCOMPARE(a.role, b.role);
-    QCOMPARE(a.text, b.text);
+    QCOMPARE(a.content, b.content);
     QCOMPARE(a.meta.token_count, b.meta.token_count);
     QCOMPARE(a.meta.time_to_first_token_ms, b.meta.time_to_first_token_ms);
     QCOMPARE(a.meta.tokens_per_second, b.meta.tokens_per_second);
@@ -291,7 +291,7 @@ private slots:
         auto br = s.branch(c);
         QCOMPARE(br.size(), size_t(3));
         QCOMPARE(br[0].id, sys);
-        QCOMPARE(br[2].text, std::string("blue"));
+        QCOMPARE(br[2].content, std::string("blue"));
         s.set_head(c, a1);
         br = s.branch(c);
         QCOMPARE(br.size(), size_t(3));
@@ -319,9 +319,9 @@ private slots:
         const int64_t copy = s.branch_from(c, a1, "Copy");
         const auto cb = s.branch(copy);
         QCOMPARE(cb.size(), size_t(3));
-        QCOMPARE(cb[0].text, std::string("be brief"));
-        QCOMPARE(cb[1].text, std::string("name a colour"));
-        QCOMPARE(cb[2].text, std::string("red"));
+        QCOMPARE(cb[0].content, std::string("be brief"));
+        QCOMPARE(cb[1].content, std::string("name a colour"));
+        QCOMPARE(cb[2].content, std::string("red"));
         QCOMPARE(cb[2].meta.token_count, 3);
         QCOMPARE(cb[2].created_ms, s.message(a1)->created_ms);
         QCOMPARE(*cb[2].parent_id, cb[1].id);
@@ -359,7 +359,7 @@ private slots:
             QCOMPARE(c->updated_ms, int64_t(2000));
             const auto br = s.branch(1);
             QCOMPARE(br.size(), size_t(2));
-            QCOMPARE(br[1].text, std::string("an egg laying mammal"));
+            QCOMPARE(br[1].content, std::string("an egg laying mammal"));
             // Old rows are searchable, and so are new ones.
             auto hits = s.search("platypus");
             QCOMPARE(hits.size(), size_t(1));
@@ -466,7 +466,7 @@ private slots:
         const int64_t a = s.add_message(c, u, "assistant", "second");
         const auto br = s.branch(c);
         QCOMPARE(br.size(), size_t(2));
-        QCOMPARE(br[0].text, std::string("first"));
+        QCOMPARE(br[0].content, std::string("first"));
         QCOMPARE(br[1].id, a);
         QCOMPARE(s.count_conversations(), int64_t(2));  // the other program's row is there too
     }
@@ -601,7 +601,7 @@ private slots:
         HistoryStore other(fresh());
         const auto ids2 = other.import_json(text);
         compare_conversations(s, c, other, ids2[0]);
-        QCOMPARE(other.branch(ids2[0]).back().text, std::string("hello there"));
+        QCOMPARE(other.branch(ids2[0]).back().content, std::string("hello there"));
         QCOMPARE(other.export_json(ids2[0]).size(), text.size());
 
         // Everything at once (soft-deleted conversations are left out).
@@ -720,9 +720,9 @@ private slots:
                     while (!done) {
                         const auto br = s.branch(c);
                         if (br.size() != 2) throw std::runtime_error("branch lost a message");
-                        const size_t n = br[1].text.size();
+                        const size_t n = br[1].content.size();
                         if (n < last) throw std::runtime_error("the reply shrank");
-                        if (br[1].text.compare(0, chunk(0).size(), chunk(0)) != 0 && n > 0)
+                        if (br[1].content.compare(0, chunk(0).size(), chunk(0)) != 0 && n > 0)
                             throw std::runtime_error("the reply is garbled");
                         if (n != last) growth[r].push_back(n);
                         last = n;
@@ -741,12 +741,12 @@ private slots:
             QVERIFY2(growth[r].size() >= 5, qPrintable(QString::number(growth[r].size())));
         HistoryStore s(file);
         const auto m = s.message(reply);
-        QVERIFY(m->text.size() >= growth[0].back());
+        QVERIFY(m->content.size() >= growth[0].back());
         QVERIFY(m->meta.token_count > 0);
         std::string expected;
         for (int i = 0; i < m->meta.token_count; ++i)
             expected += chunk(i);
-        QCOMPARE(m->text, expected);  // finish() saved everything
+        QCOMPARE(m->content, expected);  // finish() saved everything
     }
 
     void sigkill_while_streaming() {
@@ -769,7 +769,7 @@ private slots:
                 int64_t saved = 0;
                 for (int i = 0;; ++i) {
                     rec.append(chunk(i));
-                    const int64_t stored = static_cast<int64_t>(s.message(reply)->text.size());
+                    const int64_t stored = static_cast<int64_t>(s.message(reply)->content.size());
                     if (stored != saved) {
                         saved = stored;
                         if (write(fds[1], &saved, sizeof saved) != sizeof saved) _exit(3);
@@ -804,12 +804,12 @@ private slots:
         HistoryStore s(file);
         const auto m = s.message(reply);
         QVERIFY(m);
-        QVERIFY2(int64_t(m->text.size()) >= last,
-                 qPrintable(QString("%1 < %2").arg(m->text.size()).arg(last)));
+        QVERIFY2(int64_t(m->content.size()) >= last,
+                 qPrintable(QString("%1 < %2").arg(m->content.size()).arg(last)));
         std::string expected;
-        for (int i = 0; expected.size() < m->text.size(); ++i)
+        for (int i = 0; expected.size() < m->content.size(); ++i)
             expected += chunk(i);
-        QCOMPARE(m->text, expected);
+        QCOMPARE(m->content, expected);
         QCOMPARE(s.search("word1").size(), size_t(1));
         // And the file takes new writes.
         s.add_message(m->conversation_id, reply, "user", "still there?");

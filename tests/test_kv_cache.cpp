@@ -5,9 +5,9 @@
 #include <set>
 #include <vector>
 
-#include "dtype.h"
-#include "error.h"
-#include "kv_cache.h"
+#include "base/dtype.h"
+#include "base/error.h"
+#include "engine/kv_cache.h"
 
 namespace {
 

@@ -210,7 +210,7 @@ private slots:
             reply = w->chat_model()->message(1).text;
             const auto branch = w->history()->branch(id);
             QCOMPARE(int(branch.size()), 2);
-            QCOMPARE(QString::fromStdString(branch[1].text), reply);
+            QCOMPARE(QString::fromStdString(branch[1].content), reply);
             QVERIFY(branch[1].meta.token_count > 0);
             QVERIFY(w->sidebar()->conversations()->row_of(id) >= 0);
         }

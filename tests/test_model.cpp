@@ -8,8 +8,9 @@
 #include <QtTest>
 #include <cmath>
 
-#include "error.h"
-#include "model.h"
+#include "base/error.h"
+#include "engine/model.h"
+#include "session/open_model.h"
 
 namespace {
 
@@ -28,10 +29,12 @@ std::vector<int> input_ids(const QString& name) {
 
 std::unique_ptr<lc::Model> load(const QString& name, int batch = 64,
                                 lc::AttentionMode mode = lc::AttentionMode::Absorbed) {
-    lc::ModelOptions o;
+    lc::OpenOptions o;
+    o.path = fixture_dir(name).toStdString();
     o.max_batch = batch;
     o.attention = mode;
-    return lc::Model::load(fixture_dir(name).toStdString(), o);
+    o.load_tokenizer = false;
+    return lc::open_model(o).model;
 }
 
 std::vector<float> all_logits(lc::Model& m, const std::vector<int>& ids) {

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "dtype.h"
-#include "error.h"
-#include "npy.h"
-#include "safetensors.h"
+#include "base/dtype.h"
+#include "base/error.h"
+#include "formats/npy.h"
+#include "formats/safetensors.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
-#include "sampler.h"
+#include "base/error.h"
+#include "engine/sampler.h"
 
 // Counts heap allocations while `g_counting` is set, to check that sample() makes none.
 namespace {

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
-#include "tokenizer.h"
+#include "base/error.h"
+#include "formats/tokenizer.h"
 
 namespace fs = std::filesystem;
 
@@ -294,7 +294,7 @@ private slots:
         QCOMPARE(chat.add_bos(), true);
         QCOMPARE(chat.default_system(), std::string("You are a helpful assistant."));
         QCOMPARE(chat.stop_strings(), std::vector<std::string>{"<|end|>"});
-        const std::vector<lc::ChatMessage> msgs = {
+        const std::vector<lc::Message> msgs = {
             {"system", "Be brief."},
             {"user", "Hi {content}!"},  // the content is not a template
             {"assistant", "Hello."},
@@ -319,7 +319,7 @@ private slots:
         QTemporaryDir tmp;
         const auto chat = lc::ChatTemplate::load(tmp.path().toStdString());  // no file
         const auto plain = lc::ChatTemplate::plain_default();
-        const std::vector<lc::ChatMessage> msgs = {
+        const std::vector<lc::Message> msgs = {
             {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}};
         const std::string want = "Be brief.\n\nUser: Hi\nAssistant: Hello.\nUser: Bye\nAssistant:";
         QCOMPARE(chat.render(msgs, true), want);
@@ -339,9 +339,9 @@ private slots:
         QCOMPARE(chat.add_bos(), false);
         QCOMPARE(chat.default_system(), std::string());
         QCOMPARE(chat.stop_strings(), std::vector<std::string>{"</s>"});
-        const std::vector<lc::ChatMessage> msgs = {{"user", "q"}};
+        const std::vector<lc::Message> msgs = {{"user", "q"}};
         QCOMPARE(chat.render(msgs, true), std::string("[U]q[/U][A]"));
-        const std::vector<lc::ChatMessage> sys = {{"system", "s"}};
+        const std::vector<lc::Message> sys = {{"system", "s"}};
         QVERIFY(error_of([&] { chat.render(sys, false); }).find("system") != std::string::npos);
     }
 
@@ -373,7 +373,7 @@ private slots:
               "\"generation_prompt\"");
 
         const auto chat = lc::ChatTemplate::plain_default();
-        const std::vector<lc::ChatMessage> msgs = {{"tool", "x"}};
+        const std::vector<lc::Message> msgs = {{"tool", "x"}};
         const std::string msg = error_of([&] { chat.render(msgs, true); });
         QVERIFY2(msg.find("\"tool\"") != std::string::npos, msg.c_str());
     }

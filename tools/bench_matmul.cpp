@@ -12,10 +12,10 @@
 #include <random>
 #include <vector>
 
-#include "cpu_matmul.h"
-#include "cpu_matmul_internal.h"
-#include "membench.h"
-#include "thread_pool.h"
+#include "cpu/cpu_matmul.h"
+#include "cpu/cpu_matmul_internal.h"
+#include "cpu/membench.h"
+#include "cpu/thread_pool.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <QString>
 #include <QWidget>
 
-#include "kv_cache.h"
+#include "engine/kv_cache.h"
 
 class QLabel;
 QT_BEGIN_NAMESPACE

@@ -7,7 +7,7 @@
 #include <QDateTime>
 #include <QList>
 
-#include "history_store.h"
+#include "history/history_store.h"
 
 namespace lc::ui {
 

@@ -5,7 +5,7 @@
 #include <QSettings>
 #include <QString>
 
-#include "generator.h"
+#include "engine/generator.h"
 
 namespace lc::ui {
 

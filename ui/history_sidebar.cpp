@@ -10,7 +10,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
-#include "error.h"
+#include "base/error.h"
 
 namespace lc::ui {
 

@@ -1,7 +1,5 @@
 #include "inference_worker.h"
 
-#include "backend_select.h"
-
 #include <sys/resource.h>
 #include <unistd.h>
 #include <QDir>
@@ -17,11 +15,11 @@
 #include <optional>
 #include <vector>
 
-#include "cache_file.h"
-#include "error.h"
-#include "model.h"
-#include "model_locator.h"
-#include "tokenizer.h"
+#include "base/error.h"
+#include "engine/cache_file.h"
+#include "engine/model.h"
+#include "formats/tokenizer.h"
+#include "session/open_model.h"
 
 namespace lc::ui {
 
@@ -99,65 +97,30 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
     }();
     (void)niced;
     try {
-        fs::path path;
-        if (dir.isEmpty()) {
+        OpenOptions options;
+        options.path = fs::path(dir.toStdString());
 #ifdef LATENTCHAT_SOURCE_MODELS
-            auto bundled = default_model_dir(LATENTCHAT_SOURCE_MODELS);
-#else
-            auto bundled = default_model_dir({});
+        options.source_models = LATENTCHAT_SOURCE_MODELS;
 #endif
-            if (!bundled) {
-                emit load_failed(
-                    QStringLiteral("No bundled model was found; choose a model folder in the "
-                                   "conversation settings."));
-                return;
-            }
-            path = *bundled;
-        } else {
-            path = fs::path(dir.toStdString());
-        }
+        options.device = parse_device(device.isEmpty() ? "cpu" : device.toStdString());
+        options.progress = [this](int percent, const std::string& step) {
+            emit load_progress(percent, QString::fromStdString(step));
+        };
+        OpenedModel opened = open_model(options);
+        const QString name = QString::fromStdString(opened.name());
+        std::unique_ptr<Model> model = std::move(opened.model);
+        std::unique_ptr<Tokenizer> tokenizer = std::move(opened.tokenizer);
+        auto chat = std::make_unique<ChatTemplate>(std::move(opened.chat));
+        const fs::path& path = model->dir();
         const QString shown = QString::fromStdString(path.string());
-        const QString dev = device.isEmpty() ? QStringLiteral("cpu") : device;
-        if (dev != QLatin1String("cpu") && dev != QLatin1String("cuda")) {
-            emit load_failed(QStringLiteral("Unknown device '%1': use cpu or cuda.").arg(dev));
-            return;
-        }
-        std::error_code ec;
-        if (!fs::is_directory(path, ec)) {
-            emit load_failed(QStringLiteral("%1 is not a folder.").arg(shown));
-            return;
-        }
-
-        emit load_progress(0, QStringLiteral("Reading config"));
-        // Model::load reads config.json itself; reading it first names a non-model folder early.
-        (void)ModelConfig::load(path);
-        BackendChoice backend = make_backend(dev.toStdString(), 0);
-        QString mapping = dev == QLatin1String("cuda") && backend.notice.empty()
-                              ? QStringLiteral("Copying weights to the GPU")
-                              : QStringLiteral("Mapping weights");
-        // No GPU or driver: say so once, and run on the CPU.
-        if (!backend.notice.empty())
-            mapping += QStringLiteral(" (%1)").arg(QString::fromStdString(backend.notice));
-        emit load_progress(30, mapping);
-        ModelOptions options;
-        if (dev == QLatin1String("cuda") && backend.notice.empty()) options.max_batch = 256;
-        std::unique_ptr<Model> model = Model::load(path, options, std::move(backend.backend));
-
-        emit load_progress(70, QStringLiteral("Loading tokenizer"));
         const ModelConfig& c = model->config();
-        const int eos = c.eos_token_ids.empty() ? -1 : c.eos_token_ids.front();
-        std::unique_ptr<Tokenizer> tokenizer = Tokenizer::load(path, c.bos_token_id, eos);
-        auto chat = std::make_unique<ChatTemplate>(ChatTemplate::load(path));
-
         const int context = std::min(
             c.max_position_embeddings > 0 ? c.max_position_embeddings : kMaxContext, kMaxContext);
         auto session = std::make_unique<Session>(*model, context);
 
         ModelSummary s;
         s.dir = shown;
-        s.name = QString::fromStdString(path.filename().string());
-        if (s.name.isEmpty())  // "dir/" has an empty filename
-            s.name = QString::fromStdString(path.parent_path().filename().string());
+        s.name = name;
         s.model_type = QString::fromUtf8(c.model_type_name());
         s.parameters = model->parameter_count();
         s.layers = c.num_hidden_layers;
@@ -176,7 +139,6 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
         session_ = std::move(session);
         summary_ = s;
         fingerprint_ = model_fingerprint(*model_);
-        emit load_progress(100, QStringLiteral("Ready"));
         emit model_loaded(summary_);
     } catch (const std::exception& e) {
         const QString where = dir.isEmpty() ? QStringLiteral("the bundled model") : dir;
@@ -196,10 +158,10 @@ void InferenceWorker::generate(const QList<lc::ui::ChatTurn>& conversation,
     stop_.store(false);
     try {
         // The conversation in the engine's terms: system turn first, then the exchanges.
-        std::vector<lc::ChatMessage> system;
-        std::vector<lc::ChatMessage> turns;
+        std::vector<lc::Message> system;
+        std::vector<lc::Message> turns;
         for (const ChatTurn& t : conversation) {
-            lc::ChatMessage m{t.role.toStdString(), t.text.toStdString()};
+            lc::Message m{t.role.toStdString(), t.text.toStdString()};
             if (t.role == QLatin1String("system")) {
                 if (system.empty() && !t.text.isEmpty()) system.push_back(std::move(m));
             } else {
@@ -213,7 +175,7 @@ void InferenceWorker::generate(const QList<lc::ui::ChatTurn>& conversation,
             return;
         }
         auto render = [&] {
-            std::vector<lc::ChatMessage> all = system;
+            std::vector<lc::Message> all = system;
             all.insert(all.end(), turns.begin(), turns.end());
             return encode_chat(*tokenizer_, *chat_, all, true);
         };
@@ -333,7 +295,7 @@ void InferenceWorker::resume_cache(const QString& file,
     if (!session_ || !tokenizer_ || !chat_) return;
     session_->reset();
     try {
-        std::vector<lc::ChatMessage> turns;
+        std::vector<lc::Message> turns;
         for (const ChatTurn& t : conversation)
             if (!(t.role == QLatin1String("system") && t.text.isEmpty()))
                 turns.push_back({t.role.toStdString(), t.text.toStdString()});

@@ -10,8 +10,8 @@
 #include <memory>
 
 #include "conversation_settings.h"
-#include "generator.h"
-#include "kv_cache.h"
+#include "engine/generator.h"
+#include "engine/kv_cache.h"
 
 namespace lc::ui {
 

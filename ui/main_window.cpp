@@ -1,6 +1,6 @@
 #include "main_window.h"
 
-#include "backend_select.h"
+#include "engine/backend_factory.h"
 
 #include <QAction>
 #include <QApplication>
@@ -25,7 +25,7 @@
 #include <QStatusBar>
 #include <QVBoxLayout>
 
-#include "error.h"
+#include "base/error.h"
 #include "settings_dialog.h"
 
 namespace lc::ui {
@@ -439,7 +439,7 @@ void MainWindow::truncate_chat(int row) {
 void MainWindow::open_conversation(qint64 conversation_id, qint64 focus_message_id) {
     if (generating_ || !history_) return;
     if (conversation_id == conversation_id_) return;
-    std::vector<HistoryMessage> branch;
+    std::vector<Message> branch;
     try {
         branch = history_->branch(conversation_id);
     } catch (const Error& e) {
@@ -450,10 +450,10 @@ void MainWindow::open_conversation(qint64 conversation_id, qint64 focus_message_
     chat_->clear();
     message_ids_.clear();
     int focus_row = -1;
-    for (const HistoryMessage& m : branch) {
+    for (const Message& m : branch) {
         if (m.role == "system") continue;  // the system prompt lives in the settings
         const int row =
-            chat_->add_message(QString::fromStdString(m.role), QString::fromStdString(m.text));
+            chat_->add_message(QString::fromStdString(m.role), QString::fromStdString(m.content));
         if (m.role == "assistant") {
             ReplyStats stats;
             stats.tokens = m.meta.token_count;
@@ -503,7 +503,7 @@ void MainWindow::set_generating(bool on) {
 
 void MainWindow::open_settings() {
     // Asked once per run: the first CUDA call takes a moment without a driver.
-    static const bool cuda = cuda_available(nullptr);
+    static const bool cuda = gpu_available(nullptr);
     auto* dialog = new SettingsDialog(settings_, cuda, this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &QDialog::accepted, this, [this, dialog] {

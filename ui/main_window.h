@@ -11,8 +11,8 @@
 #include "chat_model.h"
 #include "chat_view.h"
 #include "conversation_settings.h"
+#include "history/history_store.h"
 #include "history_sidebar.h"
-#include "history_store.h"
 #include "inference_worker.h"
 
 class QLabel;

@@ -22,9 +22,9 @@
 #include <exception>
 #include <filesystem>
 
-#include "config.h"
-#include "error.h"
-#include "safetensors.h"
+#include "base/error.h"
+#include "formats/config.h"
+#include "formats/safetensors.h"
 
 namespace lc::ui {
 

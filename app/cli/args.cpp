@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "error.h"
+#include "base/error.h"
 
 namespace lc::cli {
 

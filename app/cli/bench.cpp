@@ -4,13 +4,14 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "bench_util.h"
 #include "commands.h"
-#include "error.h"
-#include "membench.h"
-#include "sampler.h"
+#include "cpu/cpu_matmul.h"
+#include "cpu/membench.h"
+#include "engine/sampler.h"
 #ifdef LATENTCHAT_HAVE_CUDA
-#include "copy_bench.cuh"
+#include "kernels/kernel_bench.h"
 #endif
 
 namespace lc::cli {
@@ -19,7 +20,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
     std::set<std::string> flags = {"prompt-len", "gen", "depths", "membench-mb"};
     flags.insert(kModelFlags.begin(), kModelFlags.end());
     Args args(argv, flags, {});
-    device_from(args);
+    open_options_from(args);  // the model flags are checked before anything else
     // Flags are checked before the model loads; their defaults depend on where it runs.
     const int prompt_flag = args.integer("prompt-len", 64, 1, 1 << 20);
     const int gen_flag = args.integer("gen", 16, 1, 1 << 20);
@@ -29,7 +30,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
         if (d < 0) throw Error("--depths must not be negative");
     const int membench_mb = args.integer("membench-mb", 1024, 0, 1 << 20);
 
-    auto model = load_model(args);
+    OpenedModel opened = open_model_from(args, false);
+    auto& model = opened.model;
     const ModelConfig& c = model->config();
     const std::string device = model->backend().name();
     const bool on_gpu = device.rfind("cuda", 0) == 0;

@@ -30,8 +30,8 @@
 #include <thread>
 
 #include "args.h"
-#include "error.h"
-#include "history_store.h"
+#include "base/error.h"
+#include "history/history_store.h"
 
 namespace lc::cli {
 

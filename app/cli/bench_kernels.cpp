@@ -4,10 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
-#include "backend_select.h"
-#include "error.h"
+#include "base/error.h"
+#include "engine/backend_factory.h"
 #ifdef LATENTCHAT_HAVE_CUDA
-#include "copy_bench.cuh"
+#include "kernels/kernel_bench.h"
 #endif
 
 namespace lc::cli {
@@ -26,7 +26,7 @@ int cmd_bench_kernels(const std::vector<std::string>& argv) {
         if (d < 1 || d > (1 << 22))
             throw Error("--depths must be between 1 and 4194304 tokens, got " + std::to_string(d));
     std::string why;
-    if (!cuda_available(&why)) throw Error("bench-kernels needs a CUDA GPU: " + why);
+    if (!gpu_available(&why)) throw Error("bench-kernels needs a CUDA GPU: " + why);
 #ifdef LATENTCHAT_HAVE_CUDA
     nlohmann::json out;
     const cuda::Bandwidth bw = cuda::measure_bandwidth();

@@ -12,11 +12,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "bench_util.h"
-#include "cache_file.h"
 #include "commands.h"
-#include "error.h"
-#include "sampler.h"
+#include "engine/cache_file.h"
+#include "engine/sampler.h"
 
 namespace lc::cli {
 
@@ -36,7 +36,8 @@ int cmd_bench_resume(const std::vector<std::string>& argv) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) throw Error("--dir " + dir.string() + " is not a folder");
 
-    auto model = load_model(args);
+    OpenedModel opened = open_model_from(args, false);
+    auto& model = opened.model;
     const ModelConfig& c = model->config();
     if (n > c.max_position_embeddings)
         throw Error("--tokens " + std::to_string(n) + " exceeds the model's context (" +

@@ -9,36 +9,27 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "backend_select.h"
-#include "error.h"
-#include "generator.h"
-#include "model_locator.h"
-#include "npy.h"
-#include "tokenizer.h"
+#include "base/error.h"
+#include "engine/generator.h"
+#include "formats/npy.h"
+#include "formats/tokenizer.h"
 
 namespace lc::cli {
 
 namespace fs = std::filesystem;
 
-fs::path model_dir_from(const Args& args) {
-    if (auto m = args.opt("model")) return *m;
-    if (auto d = default_model_dir(LATENTCHAT_SOURCE_MODELS)) return *d;
-    throw Error("no --model given and no bundled model was found; pass --model DIR");
-}
-
-std::string device_from(const Args& args) {
-    std::string device = args.str("device", "cpu");
-    if (device != "cpu" && device != "cuda")
-        throw Error("--device must be cpu or cuda, got '" + device + "'");
-    return device;
-}
-
-ModelOptions model_options_from(const Args& args) {
-    ModelOptions o;
-    device_from(args);  // checked with the other flags, before any file is read
+OpenOptions open_options_from(const Args& args) {
+    OpenOptions o;
+    if (auto m = args.opt("model")) o.path = *m;
+    o.source_models = LATENTCHAT_SOURCE_MODELS;
+    try {
+        o.device = parse_device(args.str("device", "cpu"));
+    } catch (const Error& e) {
+        throw Error(std::string("--device: ") + e.what());  // name the flag to change
+    }
     o.threads = args.integer("threads", 0, 0, 1024);
-    o.max_batch = args.integer("batch", 64, 1, 4096);
-    std::string attention = args.str("attention", "absorbed");
+    o.max_batch = args.has("batch") ? args.integer("batch", 64, 1, 4096) : 0;
+    const std::string attention = args.str("attention", "absorbed");
     if (attention == "absorbed") {
         o.attention = AttentionMode::Absorbed;
     } else if (attention == "naive") {
@@ -49,15 +40,12 @@ ModelOptions model_options_from(const Args& args) {
     return o;
 }
 
-std::unique_ptr<Model> load_model(const Args& args) {
-    ModelOptions options = model_options_from(args);
-    const std::filesystem::path dir = model_dir_from(args);  // its errors come first
-    const std::string device = device_from(args);
-    BackendChoice choice = make_backend(device, options.threads);
-    if (!choice.notice.empty()) std::cerr << "latentchat-cli: " << choice.notice << "\n";
-    // A GPU prefills in larger chunks (its buffers are cheap; the CPU's default stays 64).
-    if (device == "cuda" && choice.notice.empty() && !args.has("batch")) options.max_batch = 256;
-    return Model::load(dir, options, std::move(choice.backend));
+OpenedModel open_model_from(const Args& args, bool with_tokenizer) {
+    OpenOptions o = open_options_from(args);
+    o.load_tokenizer = with_tokenizer;
+    OpenedModel opened = open_model(o);
+    if (!opened.notice.empty()) std::cerr << "latentchat-cli: " << opened.notice << "\n";
+    return opened;
 }
 
 namespace {
@@ -83,8 +71,8 @@ const char* rope_type_name(RopeType t) {
 
 int cmd_info(const std::vector<std::string>& argv) {
     Args args(argv, with_model_flags({}), {"json"});
-    model_options_from(args);  // info loads no weights, but its flags are still checked
-    fs::path dir = model_dir_from(args);
+    // info loads no weights, but its flags are still checked.
+    const fs::path dir = model_path(open_options_from(args));
     // info reads the config and the headers only; the shapes are checked like a load.
     ModelConfig c = ModelConfig::load(dir);
     SafetensorsArchive archive = SafetensorsArchive::open_dir(dir);
@@ -171,7 +159,8 @@ int cmd_logits(const std::vector<std::string>& argv) {
     fs::path parent = out_path.has_parent_path() ? out_path.parent_path() : fs::path(".");
     if (fs::is_directory(out_path, ec) || !fs::is_directory(parent, ec))
         throw Error(*out + " cannot be written (no such folder, or it is a folder)");
-    auto model = load_model(args);
+    OpenedModel opened = open_model_from(args, false);
+    auto& model = opened.model;
     auto cache = model->new_cache(static_cast<int>(tokens.size()));
     std::vector<float> logits(tokens.size() * model->config().vocab_size);
     model->forward(tokens, *cache, logits.data(), true);
@@ -191,10 +180,10 @@ int cmd_perplexity(const std::vector<std::string>& argv) {
     const std::string text = ss.str();
     if (text.empty()) throw Error(*file + " is empty");
 
-    auto model = load_model(args);
+    OpenedModel opened = open_model_from(args, true);
+    auto& model = opened.model;
+    auto& tokenizer = opened.tokenizer;
     const ModelConfig& c = model->config();
-    auto tokenizer = Tokenizer::load(model->dir(), c.bos_token_id,
-                                     c.eos_token_ids.empty() ? -1 : c.eos_token_ids[0]);
     const int ctx = args.integer("ctx", std::min(c.max_position_embeddings, 1024), 2, 1 << 20);
     std::vector<int> ids = tokenizer->encode(text, false);
     const int bos = tokenizer->bos_id();

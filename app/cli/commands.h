@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "args.h"
-#include "model.h"
+#include "session/open_model.h"
 
 namespace lc::cli {
 
@@ -21,10 +21,11 @@ int cmd_bench_kernels(const std::vector<std::string>& argv);
 int cmd_history(const std::vector<std::string>& argv);
 
 // Shared by the commands that load a model.
-std::filesystem::path model_dir_from(const Args& args);
-ModelOptions model_options_from(const Args& args);
-std::string device_from(const Args& args);  // "cpu" or "cuda"; throws on anything else
-std::unique_ptr<Model> load_model(const Args& args);
+// The model flags as open_model() takes them, checked before any file is read.
+OpenOptions open_options_from(const Args& args);
+// Opens the model the flags name (the bundled one without --model); a device that could not be
+// used is said once on stderr.
+OpenedModel open_model_from(const Args& args, bool with_tokenizer);
 inline const std::set<std::string> kModelFlags = {"model", "device", "threads", "batch",
                                                   "attention"};
 

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "base/error.h"
 #include "commands.h"
-#include "error.h"
-#include "generator.h"
-#include "history_store.h"
+#include "engine/generator.h"
+#include "history/history_store.h"
 
 namespace lc::cli {
 
@@ -43,12 +43,6 @@ GenerationOptions generation_options_from(const Args& args) {
     return o;
 }
 
-std::unique_ptr<Tokenizer> load_tokenizer(const Model& model) {
-    const ModelConfig& c = model.config();
-    return Tokenizer::load(model.dir(), c.bos_token_id,
-                           c.eos_token_ids.empty() ? -1 : c.eos_token_ids[0]);
-}
-
 std::set<std::string> generate_flags() {
     std::set<std::string> f = kSamplingFlags;
     f.insert(kModelFlags.begin(), kModelFlags.end());
@@ -73,7 +67,7 @@ GenerationResult generate_recorded(const Args& args, Model& model, const Tokeniz
     const std::string model_id = model.dir().filename().string();
     const std::string which = args.str("conversation", "new");
     int64_t conversation = 0;
-    std::vector<HistoryMessage> history;
+    std::vector<Message> history;
     if (which == "new") {
         std::string title = prompt.substr(0, 60);
         if (prompt.size() > 60) title += "...";
@@ -88,14 +82,14 @@ GenerationResult generate_recorded(const Args& args, Model& model, const Tokeniz
         history = store.branch(conversation);
     }
     ChatTemplate chat = ChatTemplate::load(model.dir());
-    std::vector<ChatMessage> turns;
+    std::vector<Message> turns;
     std::optional<int64_t> parent;
     if (history.empty() && args.has("system")) {
         parent = store.add_message(conversation, parent, "system", args.str("system"));
         turns.push_back({"system", args.str("system")});
     }
-    for (const HistoryMessage& m : history)
-        turns.push_back({m.role, m.text});
+    for (const Message& m : history)
+        turns.push_back({m.role, m.content});
     if (!history.empty()) parent = history.back().id;
     turns.push_back({"user", prompt});
     const int64_t user_id = store.add_message(conversation, parent, "user", prompt);
@@ -151,25 +145,23 @@ int cmd_generate(const std::vector<std::string>& argv) {
     if (args.has("db") && have_tokens) throw Error("--db records text conversations: use --prompt");
     if (args.has("conversation") && !args.has("db")) throw Error("--conversation needs --db FILE");
     GenerationOptions options = generation_options_from(args);
-    auto model = load_model(args);
+    OpenedModel opened = open_model_from(args, true);
+    auto& model = opened.model;
     const int ctx = args.integer("ctx", 0, 0, 1 << 24);
 
     std::signal(SIGINT, on_sigint);
     GenerationResult r;
-    std::unique_ptr<Tokenizer> tokenizer;
+    const std::unique_ptr<Tokenizer>& tokenizer = opened.tokenizer;
     if (have_tokens) {
         std::vector<int> ids = args.int_list("tokens");
         if (ids.empty()) throw Error("--tokens is empty");
-        tokenizer = load_tokenizer(*model);
         Session session(*model, ctx);
         session.set_context(ids, &g_cancel);
         r = session.generate(*tokenizer, options, print_stream, &g_cancel,
                              std::chrono::steady_clock::now());
     } else if (auto db = args.opt("db")) {
-        tokenizer = load_tokenizer(*model);
         r = generate_recorded(args, *model, *tokenizer, options, *db, ctx);
     } else {
-        tokenizer = load_tokenizer(*model);
         if (args.has("chat")) {
             ChatSession chat(*model, *tokenizer, ChatTemplate::load(model->dir()), ctx);
             chat.set_system(args.str("system", ChatTemplate::load(model->dir()).default_system()));
@@ -201,8 +193,9 @@ int cmd_chat(const std::vector<std::string>& argv) {
     flags.insert(kModelFlags.begin(), kModelFlags.end());
     Args args(argv, flags, {"ignore-eos"});
     GenerationOptions options = generation_options_from(args);
-    auto model = load_model(args);
-    auto tokenizer = load_tokenizer(*model);
+    OpenedModel opened = open_model_from(args, true);
+    auto& model = opened.model;
+    auto& tokenizer = opened.tokenizer;
     ChatTemplate chat_template = ChatTemplate::load(model->dir());
     std::string system = args.str("system", chat_template.default_system());
     const int ctx = args.integer("ctx", 0, 0, 1 << 24);

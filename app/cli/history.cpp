@@ -5,9 +5,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "base/error.h"
 #include "commands.h"
-#include "error.h"
-#include "history_store.h"
+#include "history/history_store.h"
 
 namespace lc::cli {
 

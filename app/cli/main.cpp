@@ -3,10 +3,10 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "bench_history.h"
 #include "bench_resume.h"
 #include "commands.h"
-#include "error.h"
 
 namespace {
 

@@ -1,0 +1,320 @@
+// The CPU backend: the reference implementation of every operation the forward uses.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "base/error.h"
+#include "cpu/cpu_backend.h"
+#include "cpu/cpu_matmul.h"
+#include "engine/backend.h"
+#include "engine/moe_routing.h"
+
+namespace lc {
+namespace {
+
+// Scratch that one thread reuses across calls; grows to the largest size asked, so after the
+// first tokens of a conversation the decode loop allocates nothing.
+float* thread_scratch(size_t n) {
+    thread_local std::vector<float> buffer;
+    if (buffer.size() < n) buffer.resize(std::max(n, buffer.size() * 2));
+    return buffer.data();
+}
+
+void softmax_inplace(float* x, int n) {
+    float m = *std::max_element(x, x + n);
+    float sum = 0;
+    for (int i = 0; i < n; ++i)
+        sum += (x[i] = std::exp(x[i] - m));
+    const float inv = 1.0f / sum;
+    for (int i = 0; i < n; ++i)
+        x[i] *= inv;
+}
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(int threads) : pool_(threads) {}
+
+    const char* name() const override { return "cpu"; }
+    int threads() const override { return pool_.size(); }
+
+    float* alloc(size_t n_floats) override {
+        buffers_.emplace_back(std::max<size_t>(n_floats, 1));
+        return buffers_.back().data();
+    }
+    PageAllocator& cache_pages() override { return pages_; }
+    void to_host(const float* src, float* dst, size_t n) override {
+        if (src != dst) std::memcpy(dst, src, n * sizeof(float));
+    }
+    void to_backend(const float* src, float* dst, size_t n) override { to_host(src, dst, n); }
+
+    void embed(const WeightMatrix& table, const int* ids, int n, float* out) override {
+        for (int t = 0; t < n; ++t)
+            widen_row(table.row(ids[t]), table.dtype, table.cols, out + t * table.cols);
+    }
+
+    void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                int n) override {
+        lc::matmul(pool_, w, x, x_stride, y, y_stride, n);
+    }
+
+    void project(const float* x, int64_t x_stride, const float* norm, float eps, float* xn, int dim,
+                 std::span<const Projection> outs, int n) override {
+        const float* in = x;
+        int64_t in_stride = x_stride;
+        if (norm) {
+            rms_norm(x, x_stride, norm, eps, xn, dim, n, dim);
+            in = xn;
+            in_stride = dim;
+        }
+        for (const Projection& p : outs) {
+            if (p.up) {
+                swiglu(*p.w, *p.up, in, in_stride, p.y, p.y_stride, n);
+            } else if (p.accumulate) {
+                matmul_add(*p.w, in, in_stride, p.y, p.y_stride, n);
+            } else {
+                lc::matmul(pool_, *p.w, in, in_stride, p.y, p.y_stride, n);
+            }
+        }
+    }
+
+    void matmul_add(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
+                    int64_t y_stride, int n) override {
+        float* tmp = thread_scratch(static_cast<size_t>(n) * w.rows);
+        lc::matmul(pool_, w, x, x_stride, tmp, w.rows, n);
+        for (int t = 0; t < n; ++t)
+            for (int64_t r = 0; r < w.rows; ++r)
+                y[t * y_stride + r] += tmp[t * w.rows + r];
+    }
+
+    void swiglu(const WeightMatrix& gate, const WeightMatrix& up, const float* x, int64_t x_stride,
+                float* h, int64_t h_stride, int n) override {
+        float* u = thread_scratch(static_cast<size_t>(n) * up.rows);
+        lc::matmul(pool_, gate, x, x_stride, h, h_stride, n);
+        lc::matmul(pool_, up, x, x_stride, u, up.rows, n);
+        for (int t = 0; t < n; ++t) {
+            float* hr = h + t * h_stride;
+            const float* ur = u + t * up.rows;
+            for (int64_t i = 0; i < gate.rows; ++i) {
+                const float g = hr[i];
+                hr[i] = g / (1.0f + std::exp(-g)) * ur[i];
+            }
+        }
+    }
+
+    void rms_norm(const float* x, int64_t x_stride, const float* weight, float eps, float* y,
+                  int64_t y_stride, int n, int dim) override {
+        for (int t = 0; t < n; ++t) {
+            const float* xr = x + t * x_stride;
+            float* yr = y + t * y_stride;
+            float ss = dot_f32(xr, xr, dim);
+            const float inv = 1.0f / std::sqrt(ss / dim + eps);
+            for (int i = 0; i < dim; ++i)
+                yr[i] = weight[i] * (xr[i] * inv);
+        }
+    }
+
+    void rope(float* x, int64_t token_stride, int n_heads, int64_t head_stride, int offset,
+              int first_position, int n, const Rope& r) override {
+        float* cs = thread_scratch(r.dim());
+        for (int t = 0; t < n; ++t) {
+            r.angles(first_position + t, cs, cs + r.dim() / 2);
+            for (int h = 0; h < n_heads; ++h)
+                r.rotate(x + t * token_stride + h * head_stride + offset, cs, cs + r.dim() / 2);
+        }
+    }
+
+    void store_latent(LatentCache& cache, int layer, int first_position, int n, const float* kv_a,
+                      const float* norm, float eps, const Rope& r) override {
+        const int d_c = cache.latent_dim();
+        const int row = cache.row_elements();
+        float* cs = thread_scratch(r.dim());
+        for (int t = 0; t < n; ++t) {
+            float* dst = cache.row(layer, first_position + t);
+            const float* src = kv_a + static_cast<int64_t>(t) * row;
+            rms_norm(src, row, norm, eps, dst, row, 1, d_c);
+            std::memcpy(dst + d_c, src + d_c, cache.rope_dim() * sizeof(float));
+            r.angles(first_position + t, cs, cs + r.dim() / 2);
+            r.rotate(dst + d_c, cs, cs + r.dim() / 2);
+        }
+    }
+
+    void attention(AttentionMode mode, LatentCache& cache, const AttentionArgs& a) override {
+        if (a.kv_a) {
+            const int qk = a.d_nope + a.d_rope;
+            rope(a.q, static_cast<int64_t>(a.n_heads) * qk, a.n_heads, qk, a.d_nope,
+                 a.first_position, a.n_tokens, *a.rope);
+            store_latent(cache, a.layer, a.first_position, a.n_tokens, a.kv_a, a.kv_norm, a.kv_eps,
+                         *a.rope);
+        }
+        if (mode == AttentionMode::Absorbed) {
+            absorbed_attention(cache, a);
+        } else {
+            naive_attention(cache, a);
+        }
+    }
+
+    // out[t, i] = silu(gate[t, i]) * up[t, i]
+    void silu_mul(const float* gate, const float* up, float* out, int n, int dim) {
+        const size_t total = static_cast<size_t>(n) * dim;
+        for (size_t i = 0; i < total; ++i) {
+            const float g = gate[i];
+            out[i] = g / (1.0f + std::exp(-g)) * up[i];
+        }
+    }
+
+    void moe(const ModelConfig& c, const MoeArgs& a) override;
+
+private:
+    void absorbed_attention(const LatentCache& cache, const AttentionArgs& a);
+    void naive_attention(const LatentCache& cache, const AttentionArgs& a);
+
+    ThreadPool pool_;
+    HostPageAllocator pages_;
+    std::vector<std::vector<float>> buffers_;
+    // MoE scratch, sized on first use for the largest batch (then reused).
+    std::vector<int> moe_ids_;
+    std::vector<float> moe_weights_;
+    std::vector<int> moe_tokens_;
+    std::vector<float> moe_token_weights_;
+    std::vector<float> moe_x_, moe_gate_, moe_up_, moe_y_, moe_shared_h_;
+};
+
+// score[h][s] = (q_lat[h] . c_kv[s] + q_pe[h] . k_pe[s]) * scale, with q_lat[h] = W_UK[h]^T
+// q_nope[h]; o[h] = W_UV[h] sum_s p[h][s] c_kv[s]. Every head reads the same latent rows.
+void CpuBackend::absorbed_attention(const LatentCache& cache, const AttentionArgs& a) {
+    const int qk = a.d_nope + a.d_rope;
+    const int64_t head_rows = a.d_nope + a.d_v;
+    pool_.parallel_for(static_cast<int64_t>(a.n_tokens) * a.n_heads, 1, [&](int64_t b, int64_t e) {
+        for (int64_t item = b; item < e; ++item) {
+            const int t = static_cast<int>(item / a.n_heads);
+            const int h = static_cast<int>(item % a.n_heads);
+            const int n_keys = a.first_position + t + 1;  // causal: up to and including itself
+            float* scratch = thread_scratch(2 * static_cast<size_t>(a.d_c) + n_keys);
+            float* q_lat = scratch;               // [d_c]
+            float* o_lat = scratch + a.d_c;       // [d_c]
+            float* scores = scratch + 2 * a.d_c;  // [n_keys]
+            const float* q_nope = a.q + (static_cast<int64_t>(t) * a.n_heads + h) * qk;
+            const float* q_pe = q_nope + a.d_nope;
+            const WeightMatrix w_uk = a.kv_b->row_block(h * head_rows, a.d_nope);
+            const WeightMatrix w_uv = a.kv_b->row_block(h * head_rows + a.d_nope, a.d_v);
+
+            matmul_transposed_serial(w_uk, q_nope, q_lat);
+            for (int s = 0; s < n_keys; ++s) {
+                const float* row = cache.row(a.layer, s);
+                scores[s] =
+                    (dot_f32(q_lat, row, a.d_c) + dot_f32(q_pe, row + a.d_c, a.d_rope)) * a.scale;
+            }
+            softmax_inplace(scores, n_keys);
+            std::fill(o_lat, o_lat + a.d_c, 0.0f);
+            for (int s = 0; s < n_keys; ++s)
+                axpy_f32(scores[s], cache.row(a.layer, s), o_lat, a.d_c);
+            float* out = a.out + (static_cast<int64_t>(t) * a.n_heads + h) * a.d_v;
+            matmul_serial(w_uv, o_lat, a.d_c, out, a.d_v, 1);
+        }
+    });
+}
+
+// The textbook form: per head, up-project every cached latent to a key and a value, then
+// softmax(q k^T * scale) v. Slow and memory-hungry; kept as the oracle the absorbed form is
+// tested against.
+void CpuBackend::naive_attention(const LatentCache& cache, const AttentionArgs& a) {
+    const int qk = a.d_nope + a.d_rope;
+    const int64_t head_rows = a.d_nope + a.d_v;
+    const int n_keys_total = a.first_position + a.n_tokens;
+    std::vector<float> latents(static_cast<size_t>(n_keys_total) * a.d_c);
+    for (int s = 0; s < n_keys_total; ++s)
+        std::memcpy(&latents[static_cast<size_t>(s) * a.d_c], cache.row(a.layer, s),
+                    a.d_c * sizeof(float));
+    std::vector<float> keys(static_cast<size_t>(n_keys_total) * qk);
+    std::vector<float> values(static_cast<size_t>(n_keys_total) * a.d_v);
+    std::vector<float> scores(n_keys_total);
+    for (int h = 0; h < a.n_heads; ++h) {
+        const WeightMatrix w_uk = a.kv_b->row_block(h * head_rows, a.d_nope);
+        const WeightMatrix w_uv = a.kv_b->row_block(h * head_rows + a.d_nope, a.d_v);
+        lc::matmul(pool_, w_uk, latents.data(), a.d_c, keys.data(), qk, n_keys_total);
+        lc::matmul(pool_, w_uv, latents.data(), a.d_c, values.data(), a.d_v, n_keys_total);
+        for (int s = 0; s < n_keys_total; ++s)
+            std::memcpy(&keys[static_cast<size_t>(s) * qk + a.d_nope],
+                        cache.row(a.layer, s) + a.d_c, a.d_rope * sizeof(float));
+        for (int t = 0; t < a.n_tokens; ++t) {
+            const int n_keys = a.first_position + t + 1;
+            const float* q = a.q + (static_cast<int64_t>(t) * a.n_heads + h) * qk;
+            for (int s = 0; s < n_keys; ++s)
+                scores[s] = dot_f32(q, &keys[static_cast<size_t>(s) * qk], qk) * a.scale;
+            softmax_inplace(scores.data(), n_keys);
+            float* out = a.out + (static_cast<int64_t>(t) * a.n_heads + h) * a.d_v;
+            std::fill(out, out + a.d_v, 0.0f);
+            for (int s = 0; s < n_keys; ++s)
+                axpy_f32(scores[s], &values[static_cast<size_t>(s) * a.d_v], out, a.d_v);
+        }
+    }
+}
+
+// Routes every token, then runs each chosen expert once over all the tokens that chose it
+// (so prefill reads an expert's weights once, not once per token).
+void CpuBackend::moe(const ModelConfig& c, const MoeArgs& args) {
+    MoeArgs a = args;
+    const Projection router[] = {
+        {&a.layer->router, nullptr, a.router_logits, c.n_routed_experts, false}};
+    project(a.x, c.hidden_size, a.norm, a.eps, a.xn, c.hidden_size, router, a.n_tokens);
+    a.x = a.xn;  // the experts read the normed state
+    const int n = a.n_tokens;
+    const int k = c.num_experts_per_tok;
+    const int d = c.hidden_size;
+    const int inter = c.moe_intermediate_size;
+    const LayerWeights& L = *a.layer;
+    const size_t nk = static_cast<size_t>(n) * k;
+    if (moe_ids_.size() < nk) {
+        moe_ids_.resize(nk);
+        moe_weights_.resize(nk);
+        moe_tokens_.resize(n);
+        moe_token_weights_.resize(n);
+        moe_x_.resize(static_cast<size_t>(n) * d);
+        moe_y_.resize(static_cast<size_t>(n) * d);
+        moe_gate_.resize(static_cast<size_t>(n) * inter);
+        moe_up_.resize(static_cast<size_t>(n) * inter);
+    }
+    float* route_scratch = thread_scratch(2 * static_cast<size_t>(c.n_routed_experts) + c.n_group);
+    for (int t = 0; t < n; ++t)
+        route_token(c, a.router_logits + static_cast<int64_t>(t) * c.n_routed_experts,
+                    L.router_bias.host, route_scratch, &moe_ids_[t * k], &moe_weights_[t * k]);
+    for (int e = 0; e < c.n_routed_experts; ++e) {
+        int m = 0;  // tokens routed to expert e
+        for (int t = 0; t < n; ++t)
+            for (int j = 0; j < k; ++j)
+                if (moe_ids_[t * k + j] == e) {
+                    moe_tokens_[m] = t;
+                    moe_token_weights_[m] = moe_weights_[t * k + j];
+                    std::memcpy(&moe_x_[static_cast<size_t>(m) * d],
+                                a.x + static_cast<int64_t>(t) * d, d * sizeof(float));
+                    ++m;
+                }
+        if (m == 0) continue;
+        const FeedForwardWeights& ex = L.experts[e];
+        lc::matmul(pool_, ex.gate, moe_x_.data(), d, moe_gate_.data(), inter, m);
+        lc::matmul(pool_, ex.up, moe_x_.data(), d, moe_up_.data(), inter, m);
+        silu_mul(moe_gate_.data(), moe_up_.data(), moe_gate_.data(), m, inter);
+        lc::matmul(pool_, ex.down, moe_gate_.data(), inter, moe_y_.data(), d, m);
+        for (int i = 0; i < m; ++i)
+            axpy_f32(moe_token_weights_[i], &moe_y_[static_cast<size_t>(i) * d],
+                     a.out + static_cast<int64_t>(moe_tokens_[i]) * d, d);
+    }
+    const FeedForwardWeights& sh = L.shared;
+    if (sh.intermediate > 0) {  // the always-on experts
+        // Not thread_scratch(): swiglu() and matmul_add() use that themselves.
+        const size_t need = static_cast<size_t>(n) * sh.intermediate;
+        if (moe_shared_h_.size() < need) moe_shared_h_.resize(need);
+        swiglu(sh.gate, sh.up, a.x, d, moe_shared_h_.data(), sh.intermediate, n);
+        matmul_add(sh.down, moe_shared_h_.data(), sh.intermediate, a.out, d, n);
+    }
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+    return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace lc

@@ -1,0 +1,36 @@
+#pragma once
+// Matrix products of the CPU backend on weights kept as stored in the checkpoint
+// (BF16, F16 or F32, widened to f32 in registers; AVX2/FMA where the CPU has it, a
+// portable path otherwise). All accumulation is in f32.
+#include <cstdint>
+
+#include "base/dtype.h"
+#include "cpu/thread_pool.h"
+#include "engine/weight_matrix.h"
+
+namespace lc {
+
+// y[t, r] = sum_c W[r, c] * x[t, c] for t in [0, n_tokens), r in [0, W.rows).
+// x rows are x_stride floats apart, y rows y_stride floats apart. Threads split the rows of W,
+// and each weight row is read once for all tokens (prefill is not n_tokens passes over W).
+void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
+            int64_t y_stride, int n_tokens);
+
+// Single-threaded forms, for callers that already split work across threads
+// (e.g. one attention head per thread).
+void matmul_serial(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
+                   int64_t y_stride, int n_tokens);
+// y[c] = sum_r W[r, c] * x[r]: the transposed product (W^T x), used to absorb W_UK into q.
+void matmul_transposed_serial(const WeightMatrix& w, const float* x, float* y);
+
+// Widens `n` elements of a row to f32.
+void widen_row(const void* src, DType dtype, int64_t n, float* dst);
+
+float dot_f32(const float* a, const float* b, int64_t n);
+// y += a * x
+void axpy_f32(float a, const float* x, float* y, int64_t n);
+
+// True when the AVX2/FMA path is in use (reported by `info` and `bench`).
+bool cpu_has_avx2_fma();
+
+}  // namespace lc

@@ -1,0 +1,61 @@
+#pragma once
+// The model's tensors, found by their published names and checked against the config before
+// the first token. Matrices stay in the mapped checkpoint (or wherever the backend put them);
+// norm vectors and router biases are small and kept as f32 copies.
+#include <vector>
+
+#include "engine/weight_matrix.h"
+#include "formats/config.h"
+#include "formats/safetensors.h"
+
+namespace lc {
+
+// A small f32 vector (a norm's weights, a router bias): kept on the host, and wherever the
+// backend computes (`backend_data`, set by Backend::upload; the host copy for the CPU).
+struct ParamVector {
+    std::vector<float> host;
+    const float* backend_data = nullptr;
+
+    const float* data() const { return backend_data ? backend_data : host.data(); }
+    size_t size() const { return host.size(); }
+    bool empty() const { return host.empty(); }
+};
+
+struct FeedForwardWeights {  // SwiGLU: down(silu(gate x) * up x)
+    WeightMatrix gate, up, down;
+    int intermediate = 0;
+};
+
+struct LayerWeights {
+    ParamVector input_norm, post_attention_norm;  // [d]
+    // Attention
+    WeightMatrix q_proj;     // [n_h * (d_nope + d_rope), d] when q_lora_rank == 0
+    WeightMatrix q_a_proj;   // [d_cq, d]
+    ParamVector q_a_norm;    // [d_cq]
+    WeightMatrix q_b_proj;   // [n_h * (d_nope + d_rope), d_cq]
+    WeightMatrix kv_a_proj;  // [d_c + d_rope, d]
+    ParamVector kv_a_norm;   // [d_c]
+    WeightMatrix kv_b_proj;  // [n_h * (d_nope + d_v), d_c]: W_UK[h] then W_UV[h]
+    WeightMatrix o_proj;     // [d, n_h * d_v]
+    // Feed-forward: dense, or MoE (router + routed experts + shared experts)
+    bool is_moe = false;
+    FeedForwardWeights dense;
+    WeightMatrix router;      // [n_routed, d]
+    ParamVector router_bias;  // [n_routed], V3's e_score_correction_bias (or empty)
+    std::vector<FeedForwardWeights> experts;
+    FeedForwardWeights shared;  // intermediate = n_shared * moe_intermediate (0: none)
+};
+
+struct ModelWeights {
+    WeightMatrix embed;  // [vocab, d]
+    ParamVector final_norm;
+    WeightMatrix lm_head;  // [vocab, d] (the embedding when tied)
+    std::vector<LayerWeights> layers;
+    size_t matrix_bytes = 0;  // bytes of all matrices the forward reads
+
+    // Finds every tensor the config implies and checks its dtype and shape.
+    // Throws lc::Error naming the tensor and the file on any mismatch.
+    static ModelWeights bind(const ModelConfig& config, const SafetensorsArchive& archive);
+};
+
+}  // namespace lc
