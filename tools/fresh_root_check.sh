@@ -20,7 +20,14 @@ mkdir -p "$work"
 root="$work/root"
 mounted=()
 cleanup() {
-    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -R "${mounted[$i]}" 2>/dev/null || true; done
+    # Processes started inside the root (an X server, an agent) would keep its mounts busy.
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill "${p#/proc/}" 2>/dev/null
+    done
+    sleep 1
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+        umount -R "${mounted[$i]}" 2>/dev/null || umount -R -l "${mounted[$i]}" 2>/dev/null || true
+    done
     # Never delete through a mount that is still there (the host's /dev is bound inside).
     if grep -q " $root/" /proc/self/mounts; then
         echo "fresh_root_check: mounts remain under $root; not removing it" >&2
