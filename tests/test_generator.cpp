@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "engine/generator.h"
+#include "session/chat_turn.h"
 #include "session/open_model.h"
 
 namespace {
@@ -203,11 +204,17 @@ private slots:
 
     void chat_follow_up_prefills_only_the_new_turn() {
         Loaded l = load();
-        lc::ChatSession chat(*l.model, *l.tokenizer, lc::ChatTemplate::load(kFixture));
-        auto one = chat.send("Once upon a time there was a cat.", options(0.0f, 0, 8), {}, nullptr);
+        const lc::ChatTemplate templ = lc::ChatTemplate::load(kFixture);
+        lc::Session session(*l.model);
+        lc::ChatContext chat(session, *l.tokenizer, templ);
+        std::vector<lc::Message> messages = {{"user", "Once upon a time there was a cat."}};
+        auto one = chat.run(messages, options(0.0f, 0, 8), {}, nullptr).generation;
         QCOMPARE(one.reused_tokens, 0);
         const int after_first = static_cast<int>(chat.session().tokens().size());
-        auto two = chat.send("Tell me more.", options(0.0f, 0, 8), {}, nullptr);
+        messages = chat.messages();
+        QCOMPARE(messages.size(), size_t(2));
+        messages.emplace_back("user", "Tell me more.");
+        auto two = chat.run(messages, options(0.0f, 0, 8), {}, nullptr).generation;
         QVERIFY(two.reused_tokens >= after_first - 1);
         // Only the new turn is prefilled: its text, the close of the last reply and the reply's
         // last token (generated but never fed); a few tokens of slack for how the close encodes.
@@ -217,15 +224,28 @@ private slots:
             two.prompt_tokens <= turn + 5,
             qPrintable(QString("%1 prefilled for a turn of %2").arg(two.prompt_tokens).arg(turn)));
         QCOMPARE(chat.messages().size(), size_t(4));
+        QCOMPARE(chat.messages()[2].content, std::string("Tell me more."));
     }
 
     void chat_slides_when_the_context_fills() {
         Loaded l = load();
-        lc::ChatSession chat(*l.model, *l.tokenizer, lc::ChatTemplate::load(kFixture), 96);
-        for (int turn = 0; turn < 6; ++turn)
-            chat.send("Tell me a story about a dog and a ball.", options(0.0f, 0, 16), {}, nullptr);
-        QVERIFY(!chat.notice().empty() || chat.messages().size() < 12);
-        QVERIFY(chat.session().cache().size() <= 96);
+        const lc::ChatTemplate templ = lc::ChatTemplate::load(kFixture);
+        lc::Session session(*l.model, 96);
+        lc::ChatContext chat(session, *l.tokenizer, templ);
+        std::vector<lc::Message> messages;
+        int dropped = 0;
+        for (int turn = 0; turn < 6; ++turn) {
+            messages.emplace_back("user", "Tell me a story about a dog and a ball.");
+            const lc::ChatTurnResult r = chat.run(messages, options(0.0f, 0, 16), {}, nullptr);
+            QCOMPARE(r.dropped > 0, !r.notice.empty());
+            dropped += r.dropped;
+            messages = chat.messages();
+            QCOMPARE(messages.back().role, std::string("assistant"));
+            QVERIFY(chat.session().cache().size() <= 96);
+        }
+        // Six exchanges of ~30 tokens each cannot all stay in 96 tokens.
+        QVERIFY(dropped > 0);
+        QVERIFY(messages.size() < 12);
     }
 
     void bad_sampling_values_are_errors() {

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "engine/generator.h"
 #include "history/history_store.h"
+#include "session/chat_turn.h"
 
 namespace lc::cli {
 
@@ -59,12 +60,12 @@ void print_stream(const TokenEvent& ev) {
 
 // A chat turn recorded in a history database as it streams: the user's message is saved before
 // generation starts, the reply every 0.5 s and at the end (so Ctrl-C or a crash keeps it).
-GenerationResult generate_recorded(const Args& args, Model& model, const Tokenizer& tokenizer,
+GenerationResult generate_recorded(const Args& args, OpenedModel& opened,
                                    const GenerationOptions& options, const std::string& db,
                                    int ctx) {
     HistoryStore store(db);
     const std::string prompt = args.str("prompt");
-    const std::string model_id = model.dir().filename().string();
+    const std::string model_id = opened.name();
     const std::string which = args.str("conversation", "new");
     int64_t conversation = 0;
     std::vector<Message> history;
@@ -81,20 +82,16 @@ GenerationResult generate_recorded(const Args& args, Model& model, const Tokeniz
             throw Error("no conversation " + which + " in " + db);
         history = store.branch(conversation);
     }
-    ChatTemplate chat = ChatTemplate::load(model.dir());
     std::vector<Message> turns;
     std::optional<int64_t> parent;
     if (history.empty() && args.has("system")) {
         parent = store.add_message(conversation, parent, "system", args.str("system"));
-        turns.push_back({"system", args.str("system")});
+        turns.emplace_back("system", args.str("system"));
     }
-    for (const Message& m : history)
-        turns.push_back({m.role, m.content});
+    turns.insert(turns.end(), history.begin(), history.end());
     if (!history.empty()) parent = history.back().id;
-    turns.push_back({"user", prompt});
+    turns.emplace_back("user", prompt);
     const int64_t user_id = store.add_message(conversation, parent, "user", prompt);
-
-    const std::vector<int> tokens = encode_chat(tokenizer, chat, turns, true);
 
     const nlohmann::json sampling = {{"temperature", options.sampling.temperature},
                                      {"top_p", options.sampling.top_p},
@@ -109,29 +106,15 @@ GenerationResult generate_recorded(const Args& args, Model& model, const Tokeniz
     const int64_t reply_id = store.add_message(conversation, user_id, "assistant", "", meta);
     ReplyRecorder recorder(store, reply_id);
 
-    Session session(model, ctx);
-    const auto start = std::chrono::steady_clock::now();
-    GenerationResult r;
-    if (session.set_context(tokens, &g_cancel)) {
-        GenerationOptions opts = options;
-        for (const std::string& stop : chat.stop_strings())
-            opts.stop_strings.push_back(stop);
-        r = session.generate(
-            tokenizer, opts,
-            [&](const TokenEvent& ev) {
-                print_stream(ev);
-                recorder.append(ev.text);
-            },
-            &g_cancel, start);
-    } else {
-        r.reason = FinishReason::Cancelled;
-    }
-    meta.token_count = static_cast<int>(r.ids.size());
-    meta.time_to_first_token_ms = r.time_to_first_token * 1000;
-    meta.tokens_per_second = r.ids.size() > 1 ? (r.ids.size() - 1) / r.decode_seconds : 0;
-    recorder.finish(meta);
+    Session session(*opened.model, ctx);
+    ChatContext chat(session, *opened.tokenizer, opened.chat);
+    ChatTurnCallbacks callbacks;
+    callbacks.on_token = print_stream;
+    callbacks.recorder = &recorder;
+    const ChatTurnResult turn = chat.run(std::move(turns), options, callbacks, &g_cancel);
+    if (!turn.notice.empty()) std::cerr << "\n(" << turn.notice << ")";
     std::cerr << "[saved to conversation " << conversation << " in " << db << "]\n";
-    return r;
+    return turn.generation;
 }
 
 }  // namespace
@@ -160,12 +143,17 @@ int cmd_generate(const std::vector<std::string>& argv) {
         r = session.generate(*tokenizer, options, print_stream, &g_cancel,
                              std::chrono::steady_clock::now());
     } else if (auto db = args.opt("db")) {
-        r = generate_recorded(args, *model, *tokenizer, options, *db, ctx);
+        r = generate_recorded(args, opened, options, *db, ctx);
     } else {
         if (args.has("chat")) {
-            ChatSession chat(*model, *tokenizer, ChatTemplate::load(model->dir()), ctx);
-            chat.set_system(args.str("system", ChatTemplate::load(model->dir()).default_system()));
-            r = chat.send(args.str("prompt"), options, print_stream, &g_cancel);
+            Session session(*model, ctx);
+            ChatContext chat(session, *tokenizer, opened.chat);
+            std::vector<Message> messages;
+            messages.emplace_back("system", args.str("system", opened.chat.default_system()));
+            messages.emplace_back("user", args.str("prompt"));
+            ChatTurnCallbacks callbacks;
+            callbacks.on_token = print_stream;
+            r = chat.run(std::move(messages), options, callbacks, &g_cancel).generation;
         } else {
             Session session(*model, ctx);
             session.set_context(tokenizer->encode(args.str("prompt"), true), &g_cancel);
@@ -196,36 +184,47 @@ int cmd_chat(const std::vector<std::string>& argv) {
     OpenedModel opened = open_model_from(args, true);
     auto& model = opened.model;
     auto& tokenizer = opened.tokenizer;
-    ChatTemplate chat_template = ChatTemplate::load(model->dir());
-    std::string system = args.str("system", chat_template.default_system());
+    const std::string system = args.str("system", opened.chat.default_system());
     const int ctx = args.integer("ctx", 0, 0, 1 << 24);
-    auto new_chat = [&] {
-        auto c = std::make_unique<ChatSession>(*model, *tokenizer, chat_template, ctx);
-        c->set_system(system);
-        return c;
+    Session session(*model, ctx);
+    ChatContext chat(session, *tokenizer, opened.chat);
+    std::vector<Message> conversation;
+    auto new_conversation = [&] {
+        session.reset();
+        chat.forget();
+        conversation.assign(1, Message("system", system));
     };
-    auto chat = new_chat();
+    new_conversation();
     std::signal(SIGINT, on_sigint);
 
     std::cerr
-        << "LatentChat: " << model->dir().filename().string()
+        << "LatentChat: " << opened.name()
         << ". Type a message; /reset starts over, /quit or Ctrl-D leaves, Ctrl-C stops a reply.\n";
     std::string line;
+    ChatTurnCallbacks callbacks;
+    callbacks.on_token = print_stream;
     while (true) {
         std::cout << "\n> " << std::flush;
         if (!std::getline(std::cin, line)) break;
         if (line == "/quit" || line == "/exit") break;
         if (line == "/reset") {
-            chat = new_chat();
+            new_conversation();
             std::cerr << "(new conversation)\n";
             continue;
         }
         if (line.empty()) continue;
         g_cancel.store(false);
         g_interrupts.store(0);
-        GenerationResult r = chat->send(line, options, print_stream, &g_cancel);
-        if (!chat->notice().empty()) std::cerr << "\n(" << chat->notice() << ")";
-        CacheStats s = chat->session().cache().stats();
+        conversation.emplace_back("user", line);
+        const ChatTurnResult turn = chat.run(conversation, options, callbacks, &g_cancel);
+        const GenerationResult& r = turn.generation;
+        if (r.ids.empty() && r.reason == FinishReason::Cancelled) {
+            conversation.pop_back();  // stopped before the reply began: the turn never happened
+        } else {
+            conversation = chat.messages();  // what the context window kept, and the reply
+        }
+        if (!turn.notice.empty()) std::cerr << "\n(" << turn.notice << ")";
+        CacheStats s = session.cache().stats();
         const double rate = r.ids.size() > 1 ? (r.ids.size() - 1) / r.decode_seconds : 0;
         std::cerr << "\n[" << r.ids.size() << " tokens at " << rate << " tok/s, prefilled "
                   << r.prompt_tokens << " new (" << r.reused_tokens << " reused); cache "

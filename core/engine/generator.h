@@ -1,6 +1,6 @@
 #pragma once
 // The generation loop: a conversation's tokens and latent cache (Session), the sampling loop
-// with stop conditions and a per-token callback (generate), and chat turns on top (ChatSession).
+// with stop conditions and a per-token callback (generate). Chat turns on top: session/chat_turn.h.
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -91,40 +91,6 @@ private:
     std::vector<float> logits_;  // [vocab]
     bool logits_valid_ = false;
     bool host_logits_current_ = false;  // logits_ holds the last position's logits
-};
-
-// The tokens of a conversation in a chat format: BOS when the format asks for it, then the
-// rendered turns (and the generation prompt, when asked).
-std::vector<int> encode_chat(const Tokenizer& tokenizer, const ChatTemplate& chat,
-                             std::span<const Message> messages, bool generation_prompt);
-
-// Chat turns in a model folder's chat format, reusing the cache between turns: a follow-up
-// only prefills the new tokens. When the context would overflow, the oldest turns are dropped
-// and the remaining conversation is prefilled again (one message tells the user).
-class ChatSession {
-public:
-    ChatSession(Model& model, const Tokenizer& tokenizer, ChatTemplate chat, int max_tokens = 0);
-
-    void set_system(const std::string& system) { system_ = system; }
-    // Sends a user message and generates the reply.
-    GenerationResult send(const std::string& user_text, const GenerationOptions& options,
-                          const TokenCallback& on_token, const std::atomic<bool>* cancel);
-    Session& session() { return session_; }
-    const std::vector<Message>& messages() const { return messages_; }
-    // Set when the last send() had to drop old turns to fit the context.
-    const std::string& notice() const { return notice_; }
-
-private:
-    std::vector<int> render_tokens(std::span<const Message> messages, bool generation_prompt) const;
-    std::vector<int> encode_fragment(const std::string& text) const;
-
-    Session session_;
-    const Tokenizer& tokenizer_;
-    ChatTemplate chat_;
-    std::string system_;
-    std::vector<Message> messages_;
-    std::vector<int> tokens_;  // the conversation as fed, turn by turn
-    std::string notice_;
 };
 
 }  // namespace lc

@@ -113,6 +113,7 @@ public:
     void append(const std::string& text);  // saves when interval_ms passed since the last save
     void finish(const MessageMeta& meta);
     const std::string& text() const { return text_; }
+    const MessageMeta& meta() const { return meta_; }  // as stored: model, sampling
 
 private:
     HistoryStore& store_;
