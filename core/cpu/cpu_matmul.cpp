@@ -112,6 +112,19 @@ inline void store_tile(const Tile& t, const float (&s)[R][T]) {
 // ---------------------------------------------------------------------------------------------
 // Portable kernels: 8 lanes per accumulator, which compilers vectorise where they can.
 
+// Columns [k, cols) past the vector loop, one at a time, then the tile's sums are stored.
+template <DType DT, int R, int T>
+void finish_tile(const Tile& t, const uint8_t* const (&wr)[R], const float* const (&xt)[T],
+                 int64_t k, float (&s)[R][T]) {
+    for (; k < t.cols; ++k)
+        for (int r = 0; r < R; ++r) {
+            const float wk = load_scalar<DT>(wr[r], k);
+            for (int tk = 0; tk < T; ++tk)
+                s[r][tk] += wk * xt[tk][k];
+        }
+    store_tile<R, T>(t, s);
+}
+
 template <DType DT, int R, int T>
 void kernel_portable(const Tile& t) {
     float acc[R][T][8] = {};
@@ -138,13 +151,7 @@ void kernel_portable(const Tile& t) {
             const float* a = acc[r][tk];
             s[r][tk] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
         }
-    for (; k < t.cols; ++k)
-        for (int r = 0; r < R; ++r) {
-            const float wk = load_scalar<DT>(wr[r], k);
-            for (int tk = 0; tk < T; ++tk)
-                s[r][tk] += wk * xt[tk][k];
-        }
-    store_tile<R, T>(t, s);
+    finish_tile<DT, R, T>(t, wr, xt, k, s);
 }
 
 template <DType DT>
@@ -296,14 +303,7 @@ LC_AVX2 void kernel_avx2(const Tile& t) {
         for (int tk = 0; tk < T; ++tk)
             s[r][tk] = hsum8(acc[0][r][tk]);
     }
-    for (; k < t.cols; ++k) {
-        for (int r = 0; r < R; ++r) {
-            const float wk = load_scalar<DT>(wr[r], k);
-            for (int tk = 0; tk < T; ++tk)
-                s[r][tk] += wk * xt[tk][k];
-        }
-    }
-    store_tile<R, T>(t, s);
+    finish_tile<DT, R, T>(t, wr, xt, k, s);
 }
 
 template <DType DT>
