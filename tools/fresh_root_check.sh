@@ -2,8 +2,9 @@
 # Proves the README's two commands on a truly fresh Debian 12 machine: makes a clean bookworm root
 # with mmdebstrap (variant apt, plus only ca-certificates, git, sudo, xvfb and xauth), clones this
 # repository's committed HEAD into it, and runs inside it, as root, exactly the README's commands:
-#   bash tools/dev.sh test                                   every test must run and pass
 #   xvfb-run -a bash tools/dev.sh run --startup-benchmark    the app starts on the bundled model, exit 0
+#   bash tools/dev.sh test                                   every test must run and pass
+# `run` goes first, so it alone must install and build everything the app needs.
 # Needs root (chroot, mounts) and Debian's package mirror; installs mmdebstrap on the host if missing.
 #   tools/fresh_root_check.sh [WORK_DIR]     (default: a new folder under /var/tmp; removed at the end)
 # Prints how long each command took; exits non-zero if either fails.
@@ -62,18 +63,6 @@ in_root() {
         bash -c "cd /root/latentchat && $1"
 }
 
-echo "== inside: bash tools/dev.sh test"
-s=$(date +%s)
-set +e
-in_root "bash tools/dev.sh test" >"$work/test.log" 2>&1
-test_status=$?
-set -e
-tail -40 "$work/test.log" | sed 's/^/   | /'
-test_secs=$(($(date +%s) - s))
-echo "   exit $test_status after ${test_secs} s"
-[ "$test_status" -eq 0 ] || exit 1
-grep -q "100% tests passed" "$work/test.log" || { echo "fresh_root_check: ctest did not pass every test" >&2; exit 1; }
-
 echo "== inside: xvfb-run -a bash tools/dev.sh run --startup-benchmark"
 s=$(date +%s)
 set +e
@@ -86,5 +75,17 @@ echo "   exit $run_status after ${run_secs} s"
 [ "$run_status" -eq 0 ] || exit 1
 grep -q "model ready after" "$work/run.log" || { echo "fresh_root_check: the app did not report a loaded model" >&2; exit 1; }
 
+echo "== inside: bash tools/dev.sh test"
+s=$(date +%s)
+set +e
+in_root "bash tools/dev.sh test" >"$work/test.log" 2>&1
+test_status=$?
+set -e
+tail -40 "$work/test.log" | sed 's/^/   | /'
+test_secs=$(($(date +%s) - s))
+echo "   exit $test_status after ${test_secs} s"
+[ "$test_status" -eq 0 ] || exit 1
+grep -q "100% tests passed" "$work/test.log" || { echo "fresh_root_check: ctest did not pass every test" >&2; exit 1; }
+
 echo "fresh_root_check: both README commands passed on a clean Debian 12 root" \
-     "(root $((t1 - t0)) s, test ${test_secs} s, run ${run_secs} s; $(nproc) cores)"
+     "(root $((t1 - t0)) s, run ${run_secs} s, then test ${test_secs} s; $(nproc) cores)"
