@@ -1,5 +1,5 @@
 #pragma once
-// Absorbed MLA attention over the paged bf16 latent cache (design.md section 3):
+// Absorbed MLA attention over the paged bf16 latent cache (docs/design.md section 4):
 //   q_abs[h] = scale * [W_UK[h]^T q_nope[h] ; q_pe[h]]            (absorb_query)
 //   partial results over a split of the keys, tensor cores          (attention_splits)
 //   o[h] = W_UV[h] (softmax-weighted sum of c_kv over all splits)   (combine_splits)

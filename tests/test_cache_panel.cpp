@@ -12,7 +12,7 @@
 
 namespace {
 
-// DeepSeek-V2's attention shape (design.md 4): 128 heads, d_c 512, rope 64, nope/v 128.
+// DeepSeek-V2's attention shape (docs/design.md 5): 128 heads, d_c 512, rope 64, nope/v 128.
 lc::ModelConfig v2_shape(int layers) {
     lc::ModelConfig c;
     c.num_hidden_layers = layers;

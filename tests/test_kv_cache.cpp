@@ -1,5 +1,5 @@
 // The paged latent cache: pages come and go with the context, rows never overlap, and the
-// stats equal design.md section 4's formulas.
+// stats equal docs/design.md section 5's formulas.
 #include <QtTest>
 #include <algorithm>
 #include <set>
@@ -11,7 +11,7 @@
 
 namespace {
 
-// DeepSeek-V2's attention shape (design.md 4): 128 heads, d_c 512, rope 64, nope/v 128.
+// DeepSeek-V2's attention shape (docs/design.md 5): 128 heads, d_c 512, rope 64, nope/v 128.
 lc::ModelConfig v2_shape(int layers) {
     lc::ModelConfig c;
     c.num_hidden_layers = layers;

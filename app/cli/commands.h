@@ -1,5 +1,5 @@
 #pragma once
-// The subcommands of latentchat-cli (design.md section 5). Each returns the exit status and
+// The subcommands of latentchat-cli (docs/design.md section 6). Each returns the exit status and
 // throws lc::Error for anything the user can fix; main() prints it as one line.
 #include <filesystem>
 #include <memory>

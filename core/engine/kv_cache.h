@@ -12,7 +12,7 @@
 namespace lc {
 
 // Bytes the cache holds and what other attention designs of the same shape would need
-// (design.md section 4), for one layer and for all layers.
+// (docs/design.md section 5), for one layer and for all layers.
 struct CacheStats {
     int tokens = 0;      // tokens held
     int max_tokens = 0;  // context window

@@ -1,4 +1,4 @@
-// The forward pass of design.md section 3, written once over the Backend operations.
+// The forward pass of docs/design.md section 4, written once over the Backend operations.
 #include "engine/model.h"
 
 #include <algorithm>

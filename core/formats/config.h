@@ -69,7 +69,7 @@ struct ModelConfig {
         return n_routed_experts > 0 && layer >= first_k_dense_replace &&
                layer % moe_layer_freq == 0;
     }
-    // 1/sqrt(qk_head_dim), times mscale^2 under YaRN with mscale_all_dim (design.md 3).
+    // 1/sqrt(qk_head_dim), times mscale^2 under YaRN with mscale_all_dim (docs/design.md 4).
     double softmax_scale() const;
     // The factor cos/sin are multiplied by (YaRN's attention factor; 1 otherwise).
     double rope_attention_factor() const;
