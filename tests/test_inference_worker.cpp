@@ -15,12 +15,12 @@
 #include "inference_worker.h"
 
 using lc::CacheStats;
+using lc::Message;
+using lc::MessageMeta;
 using lc::ui::ChatModel;
-using lc::ui::ChatTurn;
 using lc::ui::ConversationSettings;
 using lc::ui::InferenceWorker;
 using lc::ui::ModelSummary;
-using lc::ui::ReplyStats;
 
 namespace {
 
@@ -37,7 +37,7 @@ struct Reply {
     QList<CacheStats> piece_cache;
     QList<int> piece_generated;
     QString text;  // generation_finished
-    ReplyStats stats;
+    MessageMeta stats;
     CacheStats cache;
 };
 
@@ -49,8 +49,8 @@ ConversationSettings seeded(quint64 seed, int max_tokens) {
     return s;
 }
 
-QList<ChatTurn> ask(const QString& text) {
-    return {{QStringLiteral("user"), text}};
+QList<Message> ask(const QString& text) {
+    return {Message("user", text.toStdString())};
 }
 
 }  // namespace
@@ -80,7 +80,7 @@ signals:
     void generation_started(int prompt_tokens, int reused_tokens);
     void tokens_arrived(const QString& text, const lc::CacheStats& cache, int generated_tokens,
                         double tokens_per_second);
-    void generation_finished(const QString& reply, const lc::ui::ReplyStats& stats,
+    void generation_finished(const QString& reply, const lc::MessageMeta& stats,
                              const lc::CacheStats& cache);
     void generation_failed(const QString& message);
 };
@@ -94,7 +94,7 @@ private:
     Relay* relay_ = nullptr;
 
     // Starts a generation by queued invocation and waits for its last signal.
-    Reply run(const QList<ChatTurn>& conversation, const ConversationSettings& settings,
+    Reply run(const QList<Message>& conversation, const ConversationSettings& settings,
               const std::function<void(int)>& on_piece = {}) {
         Reply r;
         QSignalSpy started(relay_, &Relay::generation_started);
@@ -106,7 +106,7 @@ private:
             watch = connect(relay_, &Relay::tokens_arrived, this,
                             [&](const QString&, const CacheStats&, int n, double) { on_piece(n); });
         const bool ok = QMetaObject::invokeMethod(worker_, "generate", Qt::QueuedConnection,
-                                                  Q_ARG(QList<lc::ui::ChatTurn>, conversation),
+                                                  Q_ARG(QList<lc::Message>, conversation),
                                                   Q_ARG(lc::ui::ConversationSettings, settings));
         if (!ok) {
             r.failure = QStringLiteral("invokeMethod failed");
@@ -130,7 +130,7 @@ private:
         if (!finished.isEmpty()) {
             r.finished = true;
             r.text = finished.at(0).at(0).toString();
-            r.stats = finished.at(0).at(1).value<ReplyStats>();
+            r.stats = finished.at(0).at(1).value<MessageMeta>();
             r.cache = finished.at(0).at(2).value<CacheStats>();
         }
         return r;
@@ -213,7 +213,7 @@ private slots:
         // The previous model still answers.
         Reply r = run(ask("Tell me a story."), seeded(3, 4));
         QVERIFY2(r.finished, qPrintable(r.failure));
-        QVERIFY(r.stats.tokens >= 1);
+        QVERIFY(r.stats.token_count >= 1);
         // And a good folder still loads.
         ModelSummary s;
         QVERIFY(load(kBundled, &s));
@@ -240,37 +240,38 @@ private slots:
         QVERIFY(r.prompt_tokens > 0);
         QCOMPARE(r.reused_tokens, 0);
         qInfo("%d prompt tokens, %d generated (%s), %lld signals, %.0f tokens/s", r.prompt_tokens,
-              r.stats.tokens, qPrintable(r.stats.finish_reason), qlonglong(r.pieces.size()),
+              r.stats.token_count, r.stats.finish_reason.c_str(), qlonglong(r.pieces.size()),
               r.stats.tokens_per_second);
-        QVERIFY2(r.stats.tokens >= 20, qPrintable(r.text));
+        QVERIFY2(r.stats.token_count >= 20, qPrintable(r.text));
         QVERIFY(!r.pieces.isEmpty());
         QCOMPARE(r.pieces.join(QString()), r.text);
         // Coalesced: fewer signals than tokens at 16 ms and ~1000+ tokens a second.
         QVERIFY2(
-            r.pieces.size() < r.stats.tokens,
-            qPrintable(QString("%1 signals, %2 tokens").arg(r.pieces.size()).arg(r.stats.tokens)));
+            r.pieces.size() < r.stats.token_count,
+            qPrintable(
+                QString("%1 signals, %2 tokens").arg(r.pieces.size()).arg(r.stats.token_count)));
         QVERIFY(r.stats.time_to_first_token_ms > 0);
         QVERIFY(r.stats.tokens_per_second > 0);
-        QVERIFY(!r.stats.finish_reason.isEmpty());
+        QVERIFY(!r.stats.finish_reason.empty());
         // The last generated token is not fed back: the cache holds the prompt and the rest.
         const int prompt = r.prompt_tokens + r.reused_tokens;
         const CacheStats& last = r.piece_cache.last();
         // The last piece may come before the final tokens when those add no text (a stop
         // string is cut off), so it is checked against its own token count.
-        QVERIFY(r.piece_generated.last() <= r.stats.tokens);
+        QVERIFY(r.piece_generated.last() <= r.stats.token_count);
         QCOMPARE(last.tokens, prompt + r.piece_generated.last() - 1);
-        QCOMPARE(r.cache.tokens, prompt + r.stats.tokens - 1);
+        QCOMPARE(r.cache.tokens, prompt + r.stats.token_count - 1);
         for (const CacheStats& c : {last, r.cache})
             QCOMPARE(c.bytes_live, size_t(c.tokens) * size_t(c.mla_elements) * 4 * 6);
     }
 
     void a_follow_up_reuses_the_cache() {
         reset_context();
-        QList<ChatTurn> conversation = ask("Tell me a story about a dog.");
+        QList<Message> conversation = ask("Tell me a story about a dog.");
         Reply first = run(conversation, seeded(5, 40));
         QVERIFY2(first.finished, qPrintable(first.failure));
-        conversation << ChatTurn{"assistant", first.text}
-                     << ChatTurn{"user", "What happened next?"};
+        conversation << Message("assistant", first.text.toStdString())
+                     << Message("user", "What happened next?");
         Reply second = run(conversation, seeded(5, 40));
         QVERIFY2(second.finished, qPrintable(second.failure));
         QVERIFY2(second.reused_tokens > 0, qPrintable(QString::number(second.reused_tokens)));
@@ -284,7 +285,7 @@ private slots:
         reset_context();
         Reply b = run(ask("Once upon a time"), s);
         QVERIFY2(a.finished && b.finished, qPrintable(a.failure + b.failure));
-        QCOMPARE(a.stats.tokens, b.stats.tokens);
+        QCOMPARE(a.stats.token_count, b.stats.token_count);
         QCOMPARE(a.text, b.text);
     }
 
@@ -312,16 +313,17 @@ private slots:
         disconnect(counter);
         worker_->set_coalesce_interval_ms(16);
         QVERIFY2(r.finished, qPrintable(r.failure));
-        qInfo("stopped at %d tokens, %d generated", at_stop, r.stats.tokens);
+        qInfo("stopped at %d tokens, %d generated", at_stop, r.stats.token_count);
         QVERIFY(at_stop >= 10);
-        QCOMPARE(r.stats.finish_reason, QStringLiteral("cancelled"));
-        QVERIFY2(r.stats.tokens <= at_stop + 1,
-                 qPrintable(QString("%1 tokens, %2 at stop").arg(r.stats.tokens).arg(at_stop)));
+        QCOMPARE(QString::fromStdString(r.stats.finish_reason), QStringLiteral("cancelled"));
+        QVERIFY2(
+            r.stats.token_count <= at_stop + 1,
+            qPrintable(QString("%1 tokens, %2 at stop").arg(r.stats.token_count).arg(at_stop)));
         QCOMPARE(r.pieces.join(QString()), r.text);
         // The next reply runs normally: stop is cleared by generate.
         Reply next = run(ask("Hello"), seeded(2, 5));
         QVERIFY2(next.finished, qPrintable(next.failure));
-        QVERIFY(next.stats.finish_reason != QStringLiteral("cancelled"));
+        QVERIFY(next.stats.finish_reason != "cancelled");
     }
 
     void bad_settings_and_overlong_messages_fail_cleanly() {
@@ -342,10 +344,11 @@ private slots:
         QString long_turn;
         for (int i = 0; i < 120; ++i)
             long_turn += QStringLiteral("the cat sat. ");
-        QList<ChatTurn> conversation{{"system", "You tell stories."}};
+        QList<Message> conversation{Message("system", "You tell stories.")};
         for (int i = 0; i < 6; ++i)
-            conversation << ChatTurn{"user", long_turn} << ChatTurn{"assistant", long_turn};
-        conversation << ChatTurn{"user", "And then?"};
+            conversation << Message("user", long_turn.toStdString())
+                         << Message("assistant", long_turn.toStdString());
+        conversation << Message("user", "And then?");
         reset_context();
         r = run(conversation, seeded(1, 10));
         QVERIFY2(r.finished, qPrintable(r.failure));
@@ -462,20 +465,24 @@ private slots:
         m.append_text(1, " upon");
         QCOMPARE(changed.size(), 2);
         QCOMPARE(changed.at(0).at(0).value<QModelIndex>().row(), 1);
-        QCOMPARE(m.message(1).text, QStringLiteral("Once upon"));
+        QCOMPARE(QString::fromStdString(m.message(1).content), QStringLiteral("Once upon"));
 
-        ReplyStats st{180, 120.0, 42.0, "eos"};
+        MessageMeta st;
+        st.token_count = 180;
+        st.time_to_first_token_ms = 120.0;
+        st.tokens_per_second = 42.0;
+        st.finish_reason = "eos";
         m.finish(1, st);
         QCOMPARE(m.data(m.index(1), ChatModel::StreamingRole).toBool(), false);
         QCOMPARE(m.data(m.index(1), ChatModel::StatsTextRole).toString(),
                  QString::fromUtf8("0.12 s to first token \u00B7 42.0 tokens/s \u00B7 180 tokens"));
         QVERIFY(m.data(m.index(0), ChatModel::StatsTextRole).toString().isEmpty());
 
-        QList<ChatTurn> t = m.turns("Be kind.");
+        QList<Message> t = m.turns("Be kind.");
         QCOMPARE(t.size(), 3);
-        QCOMPARE(t[0].role, QStringLiteral("system"));
-        QCOMPARE(t[0].text, QStringLiteral("Be kind."));
-        QCOMPARE(t[2].text, QStringLiteral("Once upon"));
+        QCOMPARE(QString::fromStdString(t[0].role), QStringLiteral("system"));
+        QCOMPARE(QString::fromStdString(t[0].content), QStringLiteral("Be kind."));
+        QCOMPARE(QString::fromStdString(t[2].content), QStringLiteral("Once upon"));
         QCOMPARE(m.turns(QString()).size(), 2);
 
         m.add_message("user", "More");

@@ -80,7 +80,8 @@ private slots:
         connect(&probe, &QTimer::timeout, this, [&] {
             worst_gap = std::max(worst_gap, since_tick.restart());
             if (w->chat_model()->rowCount() == 2) {
-                const int n = static_cast<int>(w->chat_model()->message(1).text.size());
+                const int n = static_cast<int>(
+                    QString::fromStdString(w->chat_model()->message(1).content).size());
                 if (lengths.isEmpty() || lengths.last() != n) lengths << n;
             }
         });
@@ -91,8 +92,9 @@ private slots:
         probe.stop();
 
         QCOMPARE(w->chat_model()->rowCount(), 2);
-        QCOMPARE(w->chat_model()->message(0).text, QString("Tell me a story about a cat."));
-        const QString reply = w->chat_model()->message(1).text;
+        QCOMPARE(QString::fromStdString(w->chat_model()->message(0).content),
+                 QString("Tell me a story about a cat."));
+        const QString reply = QString::fromStdString(w->chat_model()->message(1).content);
         QVERIFY(reply.size() > 100);
         qInfo("reply of %d chars seen at %d growing lengths; worst event-loop gap %lld ms",
               int(reply.size()), int(lengths.size()), worst_gap);
@@ -128,7 +130,7 @@ private slots:
         QVERIFY(QTest::qWaitFor(
             [&] {
                 return w->chat_model()->rowCount() == 2 &&
-                       !w->chat_model()->message(1).text.isEmpty();
+                       !QString::fromStdString(w->chat_model()->message(1).content).isEmpty();
             },
             30000));
         QElapsedTimer clock;
@@ -136,9 +138,9 @@ private slots:
         QTest::mouseClick(w->findChild<QPushButton*>("stopButton"), Qt::LeftButton);
         QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 10000));
         const qint64 ms = clock.elapsed();
-        const auto stats = finished.first().at(0).value<lc::ui::ReplyStats>();
-        qInfo("stopped after %lld ms at %d tokens", ms, stats.tokens);
-        QCOMPARE(stats.finish_reason, QString("cancelled"));
+        const auto stats = finished.first().at(0).value<lc::MessageMeta>();
+        qInfo("stopped after %lld ms at %d tokens", ms, stats.token_count);
+        QCOMPARE(QString::fromStdString(stats.finish_reason), QString("cancelled"));
         // "cancelled" shows the stop flag ended it; the bound (a token takes under 10 ms here, the
         // trip through the event queues a few more) keeps a wide margin for a loaded machine.
         QVERIFY2(ms < 500, qPrintable(QString("stopped after %1 ms").arg(ms)));
@@ -175,11 +177,12 @@ private slots:
             Qt::LeftButton);
         QVERIFY(QTest::qWaitFor([&] { return finished.count() == 2; }, 60000));
         QCOMPARE(w->chat_model()->rowCount(), 2);
-        QVERIFY(!w->chat_model()->message(1).text.isEmpty());
+        QVERIFY(!QString::fromStdString(w->chat_model()->message(1).content).isEmpty());
 
         // Find selects a word of the reply and stops the view from following.
         QString word;  // the reply's longest word: not in the user's message
-        for (const QString& wd : w->chat_model()->message(1).text.split(QRegularExpression("\\W+")))
+        for (const QString& wd : QString::fromStdString(w->chat_model()->message(1).content)
+                                     .split(QRegularExpression("\\W+")))
             if (wd.size() > word.size()) word = wd;
         QTest::keyClick(w.get(), Qt::Key_F, Qt::ControlModifier);
         auto* find = w->findChild<QLineEdit*>("findField");
@@ -207,7 +210,7 @@ private slots:
             QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));
             id = w->conversation_id();
             QVERIFY(id > 0);
-            reply = w->chat_model()->message(1).text;
+            reply = QString::fromStdString(w->chat_model()->message(1).content);
             const auto branch = w->history()->branch(id);
             QCOMPARE(int(branch.size()), 2);
             QCOMPARE(QString::fromStdString(branch[1].content), reply);
@@ -227,7 +230,7 @@ private slots:
                           w->sidebar()->results_list()->visualRect(hit).center());
         QCOMPARE(w->conversation_id(), id);
         QCOMPARE(w->chat_model()->rowCount(), 2);
-        QCOMPARE(w->chat_model()->message(1).text, reply);
+        QCOMPARE(QString::fromStdString(w->chat_model()->message(1).content), reply);
         QSignalSpy finished(w.get(), &MainWindow::reply_finished);
         w->send("And then?");
         QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 60000));

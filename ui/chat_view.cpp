@@ -40,11 +40,8 @@ ChatView::ChatView(ChatModel* model, QWidget* parent) : QScrollArea(parent), mod
 }
 
 MessageWidget* ChatView::make_widget(int row) {
-    const ChatMessage& m = model_->message(row);
-    auto* w = new MessageWidget(m.role, content_);
-    w->set_text(m.text, m.streaming);
-    w->set_stats_text(m.role == "assistant" && !m.streaming ? reply_stats_text(m.stats)
-                                                            : QString());
+    auto* w = new MessageWidget(QString::fromStdString(model_->message(row).role), content_);
+    show_row(w, row);
     connect(w, &MessageWidget::copy_requested, this, &ChatView::copy_requested);
     connect(w, &MessageWidget::regenerate_requested, this,
             [this, w] { emit regenerate_requested(static_cast<int>(widgets_.indexOf(w))); });
@@ -82,10 +79,14 @@ void ChatView::retire(MessageWidget* w) {
 void ChatView::row_changed(int row) {
     MessageWidget* w = widgets_.value(row);
     if (!w) return;
-    const ChatMessage& m = model_->message(row);
-    w->set_text(m.text, m.streaming);
-    w->set_stats_text(m.role == "assistant" && !m.streaming ? reply_stats_text(m.stats)
-                                                            : QString());
+    show_row(w, row);
+}
+
+void ChatView::show_row(MessageWidget* w, int row) {
+    const Message& m = model_->message(row);
+    const bool streaming = model_->streaming(row);
+    w->set_text(QString::fromStdString(m.content), streaming);
+    w->set_stats_text(m.role == "assistant" && !streaming ? reply_stats_text(m.meta) : QString());
 }
 
 void ChatView::rebuild() {

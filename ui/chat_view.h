@@ -38,6 +38,7 @@ private:
     void rows_removed(int first, int last);
     void retire(MessageWidget* w);
     void row_changed(int row);
+    void show_row(MessageWidget* w, int row);
     void rebuild();
     void scroll_if_following();
     MessageWidget* make_widget(int row);

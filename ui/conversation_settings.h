@@ -29,13 +29,6 @@ struct ConversationSettings {
     GenerationOptions to_options(quint64 reply_seed) const;
 };
 
-// One message of a conversation as the worker receives it.
-struct ChatTurn {
-    QString role;  // "system", "user", "assistant"
-    QString text;
-};
-
 }  // namespace lc::ui
 
 Q_DECLARE_METATYPE(lc::ui::ConversationSettings)
-Q_DECLARE_METATYPE(lc::ui::ChatTurn)

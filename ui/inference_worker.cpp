@@ -19,6 +19,7 @@
 #include "engine/cache_file.h"
 #include "engine/model.h"
 #include "formats/tokenizer.h"
+#include "session/chat_turn.h"  // encode_chat
 #include "session/open_model.h"
 
 namespace lc::ui {
@@ -32,10 +33,10 @@ namespace {
 void register_meta_types() {
     static const bool done = [] {
         qRegisterMetaType<lc::ui::ConversationSettings>();
-        qRegisterMetaType<lc::ui::ChatTurn>();
-        qRegisterMetaType<QList<lc::ui::ChatTurn>>();
+        qRegisterMetaType<lc::Message>();
+        qRegisterMetaType<QList<lc::Message>>();
         qRegisterMetaType<lc::ui::ModelSummary>();
-        qRegisterMetaType<lc::ui::ReplyStats>();
+        qRegisterMetaType<lc::MessageMeta>();
         qRegisterMetaType<lc::CacheStats>();
         return true;
     }();
@@ -148,7 +149,7 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
     }
 }
 
-void InferenceWorker::generate(const QList<lc::ui::ChatTurn>& conversation,
+void InferenceWorker::generate(const QList<lc::Message>& conversation,
                                const lc::ui::ConversationSettings& settings) {
     const auto start = std::chrono::steady_clock::now();
     if (!model_ || !session_ || !tokenizer_ || !chat_) {
@@ -160,10 +161,10 @@ void InferenceWorker::generate(const QList<lc::ui::ChatTurn>& conversation,
         // The conversation in the engine's terms: system turn first, then the exchanges.
         std::vector<lc::Message> system;
         std::vector<lc::Message> turns;
-        for (const ChatTurn& t : conversation) {
-            lc::Message m{t.role.toStdString(), t.text.toStdString()};
-            if (t.role == QLatin1String("system")) {
-                if (system.empty() && !t.text.isEmpty()) system.push_back(std::move(m));
+        for (const lc::Message& t : conversation) {
+            lc::Message m{t.role, t.content};
+            if (t.role == "system") {
+                if (system.empty() && !t.content.empty()) system.push_back(std::move(m));
             } else {
                 turns.push_back(std::move(m));
             }
@@ -211,8 +212,8 @@ void InferenceWorker::generate(const QList<lc::ui::ChatTurn>& conversation,
 
         int reused = 0;
         if (!session_->set_context(tokens, &stop_, &reused)) {
-            ReplyStats stats;
-            stats.finish_reason = QString::fromUtf8(finish_reason_name(FinishReason::Cancelled));
+            MessageMeta stats;
+            stats.finish_reason = finish_reason_name(FinishReason::Cancelled);
             emit generation_finished(QString(), stats, session_->cache().stats());
             return;
         }
@@ -254,13 +255,13 @@ void InferenceWorker::generate(const QList<lc::ui::ChatTurn>& conversation,
         const CacheStats final_cache = session_->cache().stats();
         if (!pending.isEmpty()) emit tokens_arrived(pending, final_cache, generated, rate);
 
-        ReplyStats stats;
-        stats.tokens = static_cast<int>(r.ids.size());
+        MessageMeta stats;
+        stats.token_count = static_cast<int>(r.ids.size());
         stats.time_to_first_token_ms = r.time_to_first_token * 1000.0;
-        stats.tokens_per_second = (stats.tokens > 1 && r.decode_seconds > 0)
-                                      ? (stats.tokens - 1) / r.decode_seconds
+        stats.tokens_per_second = (stats.token_count > 1 && r.decode_seconds > 0)
+                                      ? (stats.token_count - 1) / r.decode_seconds
                                       : 0.0;
-        stats.finish_reason = QString::fromUtf8(finish_reason_name(r.reason));
+        stats.finish_reason = finish_reason_name(r.reason);
         emit generation_finished(reply, stats, final_cache);
     } catch (const std::exception& e) {
         emit generation_failed(what_of(e));
@@ -290,15 +291,13 @@ void InferenceWorker::save_cache(const QString& file) {
     }
 }
 
-void InferenceWorker::resume_cache(const QString& file,
-                                   const QList<lc::ui::ChatTurn>& conversation) {
+void InferenceWorker::resume_cache(const QString& file, const QList<lc::Message>& conversation) {
     if (!session_ || !tokenizer_ || !chat_) return;
     session_->reset();
     try {
         std::vector<lc::Message> turns;
-        for (const ChatTurn& t : conversation)
-            if (!(t.role == QLatin1String("system") && t.text.isEmpty()))
-                turns.push_back({t.role.toStdString(), t.text.toStdString()});
+        for (const lc::Message& t : conversation)
+            if (!(t.role == "system" && t.content.empty())) turns.push_back({t.role, t.content});
         const std::vector<int> tokens = encode_chat(*tokenizer_, *chat_, turns, false);
         const LoadedCache loaded =
             resume_session(*session_, file.toStdString(), fingerprint_, tokens);

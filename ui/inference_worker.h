@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 
+#include "base/message.h"
 #include "conversation_settings.h"
 #include "engine/generator.h"
 #include "engine/kv_cache.h"
@@ -27,13 +28,6 @@ struct ModelSummary {
     CacheStats empty_cache;        // shape of the cache (per-token element counts), zero tokens
     QString device;                // the backend's name, e.g. "cpu" or "cuda (NVIDIA H200)"
     qint64 device_free_bytes = 0;  // GPU memory free after loading (0: the cache is in host RAM)
-};
-
-struct ReplyStats {
-    int tokens = 0;
-    double time_to_first_token_ms = 0;
-    double tokens_per_second = 0;
-    QString finish_reason;  // finish_reason_name()
 };
 
 class InferenceWorker : public QObject {
@@ -55,7 +49,7 @@ public slots:
     // Generates the assistant's reply to `conversation` (its last turn is the user's). The cache
     // keeps the longest common prefix with the previous call, so a follow-up prefills only the
     // new tokens.
-    void generate(const QList<lc::ui::ChatTurn>& conversation,
+    void generate(const QList<lc::Message>& conversation,
                   const lc::ui::ConversationSettings& settings);
     // Forgets the cached context (a new conversation).
     void reset_context();
@@ -65,7 +59,7 @@ public slots:
     // Forgets the context, then restores from `file` the longest part of its cache that
     // `conversation` still begins with, so the next reply prefills only what is new; a file of
     // another model or another conversation is ignored. Emits cache_resumed.
-    void resume_cache(const QString& file, const QList<lc::ui::ChatTurn>& conversation);
+    void resume_cache(const QString& file, const QList<lc::Message>& conversation);
 
 signals:
     void load_progress(int percent, const QString& what);
@@ -75,7 +69,8 @@ signals:
     // Text that became final since the last signal, with the cache as it is now.
     void tokens_arrived(const QString& text, const lc::CacheStats& cache, int generated_tokens,
                         double tokens_per_second);
-    void generation_finished(const QString& reply, const lc::ui::ReplyStats& stats,
+    // `stats`: tokens, timings and finish reason.
+    void generation_finished(const QString& reply, const lc::MessageMeta& stats,
                              const lc::CacheStats& cache);
     void generation_failed(const QString& message);
     void cache_saved(const QString& file, qint64 file_bytes, qint64 mha_bytes, int tokens);
@@ -96,5 +91,6 @@ private:
 }  // namespace lc::ui
 
 Q_DECLARE_METATYPE(lc::ui::ModelSummary)
-Q_DECLARE_METATYPE(lc::ui::ReplyStats)
+Q_DECLARE_METATYPE(lc::Message)
+Q_DECLARE_METATYPE(lc::MessageMeta)
 Q_DECLARE_METATYPE(lc::CacheStats)

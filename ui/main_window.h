@@ -1,13 +1,12 @@
 #pragma once
 // LatentChat's window: the conversation, the message input with Send and Stop, the cache panel,
-// menus with shortcuts, and the inference worker on its own thread.
+// the history sidebar, and menus with shortcuts. What happens behind them (the worker, the
+// history, the conversation) is the ChatController's.
 #include <QMainWindow>
-#include <QThread>
 #include <QTimer>
-#include <memory>
-#include <optional>
 
 #include "cache_panel.h"
+#include "chat_controller.h"
 #include "chat_model.h"
 #include "chat_view.h"
 #include "conversation_settings.h"
@@ -36,65 +35,63 @@ public:
     // Loads the conversation's model (empty: the bundled model) on the worker thread.
     void load_model(const QString& dir);
     void send(const QString& text);
-    void stop();
+    void stop() { controller_->stop(); }
     void new_chat();
     // Shows a saved conversation (its current branch); the next message continues it.
-    void open_conversation(qint64 conversation_id, qint64 focus_message_id = 0);
-    qint64 conversation_id() const { return conversation_id_; }
-    HistoryStore* history() const { return history_.get(); }
-    HistorySidebar* sidebar() const { return sidebar_; }
+    void open_conversation(qint64 conversation_id, qint64 focus_message_id = 0) {
+        controller_->open_conversation(conversation_id, focus_message_id);
+    }
 
-    bool generating() const { return generating_; }
-    bool model_ready() const { return model_ready_; }
-    InferenceWorker* worker() const { return worker_; }
-    ChatModel* chat_model() const { return chat_; }
+    ChatController* controller() const { return controller_; }
+    qint64 conversation_id() const { return controller_->conversation_id(); }
+    HistoryStore* history() const { return controller_->history(); }
+    HistorySidebar* sidebar() const { return sidebar_; }
+    bool generating() const { return controller_->generating(); }
+    bool model_ready() const { return controller_->model_ready(); }
+    InferenceWorker* worker() const { return controller_->worker(); }
+    ChatModel* chat_model() const { return controller_->chat_model(); }
     ChatView* chat_view() const { return view_; }
     ChatInput* input() const { return input_; }
     CachePanel* cache_panel() const { return cache_; }
-    const ConversationSettings& settings() const { return settings_; }
+    const ConversationSettings& settings() const { return controller_->settings(); }
 
 signals:
-    // Queued to the worker.
-    void request_load(const QString& dir, const QString& device);
-    void request_generate(const QList<lc::ui::ChatTurn>& conversation,
-                          const lc::ui::ConversationSettings& settings);
-    void request_reset();
-    void request_save_cache(const QString& file);
-    void request_resume(const QString& file, const QList<lc::ui::ChatTurn>& conversation);
     // For tests and the startup benchmark.
     void model_ready_changed(bool ready);
-    void reply_finished(const lc::ui::ReplyStats& stats);
+    void reply_finished(const lc::MessageMeta& stats);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    void build_widgets();
+    QWidget* build_chat_column();
+    void build_status_bar();
     void build_menus();
+    void connect_sidebar();
+    void connect_controller();
+    void connect_widgets();
     void open_settings();
     void show_about();
     void show_find();
-    void regenerate(int row);
     void edit(int row);
-    void branch(int row);
-    void start_reply();
-    void set_generating(bool on);
+    void update_controls();
     void show_error(const QString& title, const QString& message);
-    void truncate_chat(int row);
     void export_conversation(qint64 id, const QString& format);
-    std::optional<int64_t> last_message_id() const;
-    QString cache_file(qint64 conversation_id) const;
-    void leave_conversation();
+    void conversation_deleted(qint64 id);
+    void show_conversation(qint64 id, int focus_row);
+    void show_model(const ModelSummary& s);
+    void reset_cache_panel();
+    void flush_samples();
 
     QSettings& store_;
-    ConversationSettings settings_;
-    QThread thread_;
-    InferenceWorker* worker_ = nullptr;
-    ChatModel* chat_ = nullptr;
+    ChatController* controller_ = nullptr;
     ChatView* view_ = nullptr;
     ChatInput* input_ = nullptr;
     QPushButton* send_ = nullptr;
     QPushButton* stop_ = nullptr;
     CachePanel* cache_ = nullptr;
+    HistorySidebar* sidebar_ = nullptr;
     QLineEdit* find_ = nullptr;
     QLabel* model_label_ = nullptr;
     QLabel* cache_note_ = nullptr;  // the saved latent cache's size, next to the chat
@@ -103,18 +100,6 @@ private:
     // repaint is the costliest thing on the UI thread while tokens stream.
     QList<CacheStats> pending_samples_;
     QTimer* chart_timer_ = nullptr;
-    void flush_samples();
-    ModelSummary summary_;
-    bool generating_ = false;
-    bool model_ready_ = false;
-    int reply_row_ = -1;
-    // History: the open conversation (0: not saved yet), the database id of each row of chat_,
-    // and the reply being saved while it streams.
-    std::unique_ptr<HistoryStore> history_;
-    HistorySidebar* sidebar_ = nullptr;
-    qint64 conversation_id_ = 0;
-    QList<qint64> message_ids_;
-    std::unique_ptr<ReplyRecorder> recorder_;
 };
 
 }  // namespace lc::ui
