@@ -83,6 +83,7 @@ InferenceWorker::InferenceWorker(QObject* parent) : QObject(parent) {
 
 InferenceWorker::~InferenceWorker() {
     // The session's cache lives in memory the model's backend hands out: it goes first.
+    chat_turns_.reset();
     session_.reset();
     chat_.reset();
     tokenizer_.reset();
@@ -133,11 +134,13 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
 
         // Success: the old session goes before the model it points into.
         stop_.store(false);
+        chat_turns_.reset();
         session_.reset();
         chat_ = std::move(chat);
         tokenizer_ = std::move(tokenizer);
         model_ = std::move(model);
         session_ = std::move(session);
+        chat_turns_ = std::make_unique<ChatContext>(*session_, *tokenizer_, *chat_);
         summary_ = s;
         fingerprint_ = model_fingerprint(*model_);
         emit model_loaded(summary_);
@@ -151,73 +154,19 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
 
 void InferenceWorker::generate(const QList<lc::Message>& conversation,
                                const lc::ui::ConversationSettings& settings) {
-    const auto start = std::chrono::steady_clock::now();
-    if (!model_ || !session_ || !tokenizer_ || !chat_) {
+    if (!chat_turns_) {
         emit generation_failed(QStringLiteral("No model is loaded."));
         return;
     }
     stop_.store(false);
     try {
-        // The conversation in the engine's terms: system turn first, then the exchanges.
-        std::vector<lc::Message> system;
-        std::vector<lc::Message> turns;
-        for (const lc::Message& t : conversation) {
-            lc::Message m{t.role, t.content};
-            if (t.role == "system") {
-                if (system.empty() && !t.content.empty()) system.push_back(std::move(m));
-            } else {
-                turns.push_back(std::move(m));
-            }
-        }
-        if (turns.empty() || turns.back().role != "user") {
-            emit generation_failed(
-                QStringLiteral("The conversation does not end with a message "
-                               "from the user."));
-            return;
-        }
-        auto render = [&] {
-            std::vector<lc::Message> all = system;
-            all.insert(all.end(), turns.begin(), turns.end());
-            return encode_chat(*tokenizer_, *chat_, all, true);
-        };
-        std::vector<int> tokens = render();
-
-        // Sliding window by turns: drop the oldest exchanges until the prompt and the reply fit
-        // (at most half the context is set aside for the reply, as ChatSession does).
-        const int limit = session_->cache().max_tokens();
-        const int reply_room = std::clamp(settings.max_tokens, 1, std::max(1, limit / 2));
-        while (static_cast<int>(tokens.size()) + reply_room > limit && turns.size() > 1) {
-            turns.erase(turns.begin());
-            // A conversation starts with the user: an orphaned reply goes too.
-            while (turns.size() > 1 && turns.front().role != "user")
-                turns.erase(turns.begin());
-            tokens = render();
-        }
-        if (static_cast<int>(tokens.size()) + reply_room > limit) {
-            emit generation_failed(
-                QStringLiteral("The message is too long for the context window (%1 tokens with "
-                               "%2 set aside for the reply; the context holds %3).")
-                    .arg(tokens.size())
-                    .arg(reply_room)
-                    .arg(limit));
-            return;
-        }
-
         GenerationOptions opts = settings.to_options(
             static_cast<quint64>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
             (++replies_ * 0x9E3779B97F4A7C15ull));
-        for (const std::string& s : chat_->stop_strings())
-            opts.stop_strings.push_back(s);
-        opts.sampling.validate();  // a bad setting fails before the prefill, not after
-
-        int reused = 0;
-        if (!session_->set_context(tokens, &stop_, &reused)) {
-            MessageMeta stats;
-            stats.finish_reason = finish_reason_name(FinishReason::Cancelled);
-            emit generation_finished(QString(), stats, session_->cache().stats());
-            return;
-        }
-        emit generation_started(static_cast<int>(tokens.size()) - reused, reused);
+        ChatTurnCallbacks callbacks;
+        callbacks.on_started = [this](int prompt, int reused) {
+            emit generation_started(prompt, reused);
+        };
 
         // Runs on this thread for every token: text is gathered and sent at most once per
         // coalesce interval, so the GUI's event loop is not flooded.
@@ -225,15 +174,13 @@ void InferenceWorker::generate(const QList<lc::Message>& conversation,
         QString sent;  // everything passed on so far, pending included
         QElapsedTimer since_emit;
         bool emitted_once = false;
-        CacheStats last_cache = session_->cache().stats();
         int generated = 0;
         double rate = 0;
         double first_token_seconds = 0;
-        auto on_token = [&](const TokenEvent& ev) {
+        callbacks.on_token = [&](const TokenEvent& ev) {
             const QString piece = QString::fromStdString(ev.text);
             pending += piece;
             sent += piece;
-            last_cache = ev.cache;
             generated = ev.index + 1;
             // Decode speed: tokens after the first over the time since the first.
             if (ev.index == 0) first_token_seconds = ev.seconds;
@@ -246,23 +193,16 @@ void InferenceWorker::generate(const QList<lc::Message>& conversation,
                 emitted_once = true;
             }
         };
-        const GenerationResult r = session_->generate(*tokenizer_, opts, on_token, &stop_, start);
+        const std::vector<lc::Message> messages(conversation.begin(), conversation.end());
+        const ChatTurnResult turn = chat_turns_->run(messages, opts, callbacks, &stop_);
 
         // Text the generator held back and then released at the end (a cancelled reply keeps
         // what it had) goes out with the rest, so the pieces add up to the reply.
-        const QString reply = QString::fromStdString(r.text);
+        const QString reply = QString::fromStdString(turn.reply.content);
         if (reply.size() > sent.size() && reply.startsWith(sent)) pending += reply.mid(sent.size());
         const CacheStats final_cache = session_->cache().stats();
         if (!pending.isEmpty()) emit tokens_arrived(pending, final_cache, generated, rate);
-
-        MessageMeta stats;
-        stats.token_count = static_cast<int>(r.ids.size());
-        stats.time_to_first_token_ms = r.time_to_first_token * 1000.0;
-        stats.tokens_per_second = (stats.token_count > 1 && r.decode_seconds > 0)
-                                      ? (stats.token_count - 1) / r.decode_seconds
-                                      : 0.0;
-        stats.finish_reason = finish_reason_name(r.reason);
-        emit generation_finished(reply, stats, final_cache);
+        emit generation_finished(reply, turn.reply.meta, final_cache);
     } catch (const std::exception& e) {
         emit generation_failed(what_of(e));
     } catch (...) {
@@ -271,7 +211,9 @@ void InferenceWorker::generate(const QList<lc::Message>& conversation,
 }
 
 void InferenceWorker::reset_context() {
-    if (session_) session_->reset();
+    if (!session_) return;
+    session_->reset();
+    chat_turns_->forget();
 }
 
 }  // namespace lc::ui
@@ -292,8 +234,9 @@ void InferenceWorker::save_cache(const QString& file) {
 }
 
 void InferenceWorker::resume_cache(const QString& file, const QList<lc::Message>& conversation) {
-    if (!session_ || !tokenizer_ || !chat_) return;
+    if (!chat_turns_) return;
     session_->reset();
+    chat_turns_->forget();
     try {
         std::vector<lc::Message> turns;
         for (const lc::Message& t : conversation)

@@ -13,6 +13,7 @@
 #include "conversation_settings.h"
 #include "engine/generator.h"
 #include "engine/kv_cache.h"
+#include "session/chat_turn.h"
 
 namespace lc::ui {
 
@@ -81,6 +82,7 @@ private:
     std::unique_ptr<Tokenizer> tokenizer_;
     std::unique_ptr<ChatTemplate> chat_;
     std::unique_ptr<Session> session_;
+    std::unique_ptr<ChatContext> chat_turns_;  // the chat turns on session_
     ModelSummary summary_;
     std::atomic<bool> stop_{false};
     int coalesce_ms_ = 16;
