@@ -3,6 +3,9 @@
 #include <QVariant>
 #include <cmath>
 
+#include "base/error.h"
+#include "engine/backend_factory.h"
+
 namespace lc::ui {
 
 namespace {
@@ -37,8 +40,13 @@ ConversationSettings ConversationSettings::load_defaults(QSettings& store) {
     ConversationSettings s;
     store.beginGroup(QStringLiteral("defaults"));
     s.model_dir = store.value("model_dir", d.model_dir).toString();
+    // A device name no build knows (a hand-edited file) falls back to the default.
     const QString device = store.value("device", d.device).toString();
-    s.device = (device == "cpu" || device == "cuda") ? device : d.device;
+    try {
+        s.device = QString::fromUtf8(device_name(parse_device(device.toStdString())));
+    } catch (const Error&) {
+        s.device = d.device;
+    }
     s.system_prompt = store.value("system_prompt", d.system_prompt).toString();
     // The ranges SamplingParams::validate accepts, with sane upper bounds.
     s.temperature = read_double(store, "temperature", d.temperature, 0.0, 5.0);

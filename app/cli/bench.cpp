@@ -34,7 +34,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
     auto& model = opened.model;
     const ModelConfig& c = model->config();
     const std::string device = model->backend().name();
-    const bool on_gpu = device.rfind("cuda", 0) == 0;
+    const bool on_gpu = opened.on_gpu();
     const int prompt_len = args.has("prompt-len") ? prompt_flag : on_gpu ? 512 : 64;
     const int gen = args.has("gen") ? gen_flag : on_gpu ? 128 : 16;
     const std::vector<int> depths = args.has("depths") ? depths_flag
