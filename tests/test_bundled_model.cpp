@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "cli_runner.h"
+#include "session/model_locator.h"
 
 namespace {
 
@@ -30,6 +31,22 @@ private slots:
         const QJsonObject info = QJsonDocument::fromJson(r.out).object();
         QVERIFY(info["model_dir"].toString().endsWith(ref()["model_dir"].toString()));
         QCOMPARE(info["model_type"].toString(), QString("deepseek_v3"));
+    }
+
+    // $LATENTCHAT_MODEL names a model folder, or a folder of them (the first by name wins).
+    void latentchat_model_names_a_model_or_a_folder_of_models() {
+        const QString models = QString(LC_SOURCE_DIR) + "/resources/models";
+        for (const QString& value : {models, models + "/latentchat-stories-13m"}) {
+            qputenv("LATENTCHAT_MODEL", value.toUtf8());
+            const auto dir = lc::default_model_dir({});
+            QVERIFY(dir);
+            QCOMPARE(QString::fromStdString(dir->filename().string()),
+                     QString("latentchat-stories-13m"));
+        }
+        qputenv("LATENTCHAT_MODEL", "/no/such/folder");
+        QCOMPARE(lc::default_model_dir({}),
+                 std::optional<std::filesystem::path>("/no/such/folder"));
+        qunsetenv("LATENTCHAT_MODEL");
     }
 
     void tells_a_story_in_the_chat_format() {

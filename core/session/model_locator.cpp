@@ -23,7 +23,10 @@ std::optional<fs::path> first_model_in(const fs::path& root) {
 }  // namespace
 
 std::optional<fs::path> default_model_dir(const fs::path& source_models) {
-    if (const char* env = std::getenv("LATENTCHAT_MODEL"); env && *env) return fs::path(env);
+    if (const char* env = std::getenv("LATENTCHAT_MODEL"); env && *env) {
+        if (auto m = first_model_in(env)) return m;
+        return fs::path(env);  // not a model: loading it says what is wrong with it
+    }
     std::error_code ec;
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (!ec)
