@@ -59,7 +59,7 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 int cmd_history(const std::vector<std::string>& argv) {
-    Args args(argv, {"db", "format", "out", "limit", "from", "to", "model"}, {"json"});
+    Args args(argv, {"db", "format", "out", "limit", "from", "to", "model"}, {});
     auto db = args.opt("db");
     if (!db) throw Error("history needs --db FILE");
     const auto& words = args.positional();
