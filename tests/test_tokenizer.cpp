@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "formats/chat_template.h"
 #include "formats/tokenizer.h"
 
 namespace fs = std::filesystem;

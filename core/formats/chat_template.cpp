@@ -1,4 +1,4 @@
-// The chat format of a model folder (see tokenizer.h).
+// The chat format of a model folder (see chat_template.h).
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -6,7 +6,7 @@
 #include <system_error>
 
 #include "base/error.h"
-#include "formats/tokenizer.h"
+#include "formats/chat_template.h"
 
 namespace lc {
 

@@ -1,7 +1,7 @@
 #pragma once
 // SentencePiece tokenizer of a model folder (`tokenizer.model`), with BOS/EOS ids from
-// config.json or generation_config.json, a streaming decoder that emits whole UTF-8
-// characters as tokens arrive, and the chat format of the folder's `chat_template.json`.
+// config.json or generation_config.json, and a streaming decoder that emits whole UTF-8
+// characters as tokens arrive. The chat format is formats/chat_template.h.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -10,8 +10,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "base/message.h"
 
 namespace sentencepiece {
 class SentencePieceProcessor;
@@ -74,30 +72,6 @@ private:
     std::vector<int> ids_;      // the window: ids not yet known to be final
     size_t emitted_bytes_ = 0;  // bytes of decode_window() already returned
     bool anchored_ = false;     // text came before the window (decode it after the anchor)
-};
-
-// The chat format of a model folder, read from `chat_template.json`:
-//   {"bos": true,
-//    "system": "<|system|>{content}<|end|>\n", "user": "<|user|>{content}<|end|>\n",
-//    "assistant": "<|assistant|>{content}<|end|>\n", "generation_prompt": "<|assistant|>",
-//    "stop": ["<|end|>"], "default_system": "You are a helpful assistant."}
-// A folder without the file gets a plain-text default ("User: ...\nAssistant: ...").
-class ChatTemplate {
-public:
-    static ChatTemplate load(const std::filesystem::path& dir);  // throws lc::Error on bad JSON
-    static ChatTemplate plain_default();
-
-    // The text of a whole conversation, ending with the generation prompt for the assistant.
-    std::string render(std::span<const Message> messages, bool add_generation_prompt) const;
-    // Text that ends an assistant turn; generation stops when it appears.
-    const std::vector<std::string>& stop_strings() const { return stop_; }
-    bool add_bos() const { return bos_; }
-    const std::string& default_system() const { return default_system_; }
-
-private:
-    bool bos_ = true;
-    std::string system_, user_, assistant_, generation_prompt_, default_system_;
-    std::vector<std::string> stop_;
 };
 
 }  // namespace lc

@@ -11,6 +11,7 @@
 
 #include "base/message.h"
 #include "engine/generator.h"
+#include "formats/chat_template.h"
 #include "formats/tokenizer.h"
 
 namespace lc {

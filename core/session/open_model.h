@@ -9,6 +9,7 @@
 
 #include "engine/backend_factory.h"
 #include "engine/model.h"
+#include "formats/chat_template.h"
 #include "formats/tokenizer.h"
 
 namespace lc {
