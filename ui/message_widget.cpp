@@ -20,6 +20,30 @@ QStringList code_blocks(const QString& markdown) {
     return blocks;
 }
 
+ReplyParts split_reasoning(const QString& text) {
+    static const QString open = QStringLiteral("<think>"), close = QStringLiteral("</think>");
+    ReplyParts parts;
+    qsizetype start = 0;
+    const QString lead = text.trimmed();
+    const bool opened = lead.startsWith(open);
+    if (opened) start = text.indexOf(open) + open.size();
+    const qsizetype end = text.indexOf(close, start);
+    if (end < 0) {
+        if (opened) {
+            parts.reasoning = text.mid(start).trimmed();
+            parts.thinking = true;
+        } else {
+            parts.answer = text;
+        }
+        return parts;
+    }
+    parts.reasoning = text.mid(start, end - start).trimmed();
+    parts.answer = text.mid(end + close.size());
+    while (parts.answer.startsWith('\n'))
+        parts.answer.remove(0, 1);
+    return parts;
+}
+
 MessageWidget::MessageWidget(const QString& role, QWidget* parent) : QFrame(parent), role_(role) {
     setFrameShape(QFrame::StyledPanel);
     setObjectName(role == "user" ? "userMessage" : "assistantMessage");
@@ -35,6 +59,28 @@ MessageWidget::MessageWidget(const QString& role, QWidget* parent) : QFrame(pare
     bold.setBold(true);
     header_->setFont(bold);
     layout->addWidget(header_);
+
+    // A reasoning model's thinking: folded by default, one click away.
+    reasoning_toggle_ = new QToolButton(this);
+    reasoning_toggle_->setObjectName("reasoningToggle");
+    reasoning_toggle_->setAccessibleName(tr("Show or hide the model's reasoning"));
+    reasoning_toggle_->setCheckable(true);
+    reasoning_toggle_->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    reasoning_toggle_->setArrowType(Qt::RightArrow);
+    reasoning_toggle_->setAutoRaise(true);
+    reasoning_toggle_->setVisible(false);
+    layout->addWidget(reasoning_toggle_);
+    reasoning_ = new QTextBrowser(this);
+    reasoning_->setObjectName("reasoningBody");
+    reasoning_->setAccessibleName(tr("The model's reasoning"));
+    reasoning_->setFrameShape(QFrame::NoFrame);
+    reasoning_->setForegroundRole(QPalette::PlaceholderText);
+    reasoning_->setVisible(false);
+    layout->addWidget(reasoning_);
+    connect(reasoning_toggle_, &QToolButton::toggled, this, [this](bool open) {
+        reasoning_toggle_->setArrowType(open ? Qt::DownArrow : Qt::RightArrow);
+        reasoning_->setVisible(open);
+    });
 
     body_ = new QTextBrowser(this);
     body_->setObjectName("messageBody");
@@ -69,7 +115,10 @@ MessageWidget::MessageWidget(const QString& role, QWidget* parent) : QFrame(pare
     copy->setText(tr("Copy"));
     copy->setObjectName("copyButton");
     copy->setAccessibleName(tr("Copy message"));
-    connect(copy, &QToolButton::clicked, this, [this] { emit copy_requested(text_); });
+    // A reply's answer, without the reasoning a reasoning model wrote first.
+    connect(copy, &QToolButton::clicked, this, [this] {
+        emit copy_requested(role_ == "assistant" ? split_reasoning(text_).answer : text_);
+    });
     actions_->addWidget(copy);
     redo_ = new QToolButton(this);
     redo_->setText(role == "user" ? tr("Edit") : tr("Regenerate"));
@@ -95,10 +144,30 @@ MessageWidget::MessageWidget(const QString& role, QWidget* parent) : QFrame(pare
 void MessageWidget::set_text(const QString& markdown, bool streaming) {
     text_ = markdown;
     streaming_ = streaming;
-    body_->setMarkdown(markdown);
+    const ReplyParts parts =
+        role_ == "assistant" ? split_reasoning(markdown) : ReplyParts{{}, markdown, false};
+    show_reasoning(parts.reasoning, parts.thinking);
+    body_->setMarkdown(parts.answer);
     redo_->setEnabled(!streaming);
     if (!streaming) rebuild_code_buttons();
     fit_height();
+}
+
+void MessageWidget::show_reasoning(const QString& reasoning, bool thinking) {
+    const bool any = thinking || !reasoning.isEmpty();
+    reasoning_toggle_->setVisible(any);
+    if (!any) {
+        reasoning_->setVisible(false);
+        return;
+    }
+    const int words = static_cast<int>(reasoning.split(' ', Qt::SkipEmptyParts).size());
+    reasoning_toggle_->setText(thinking ? tr("Thinking... (%n words)", nullptr, words)
+                                        : tr("Reasoning (%n words)", nullptr, words));
+    reasoning_->setPlainText(reasoning);
+    reasoning_->setFixedHeight(
+        std::min(static_cast<int>(reasoning_->document()->size().height()) + 8,
+                 20 * fontMetrics().height()));
+    reasoning_->setVisible(reasoning_toggle_->isChecked());
 }
 
 void MessageWidget::set_stats_text(const QString& text) {
