@@ -51,6 +51,13 @@ echo "   $((t1 - t0)) s"
 echo "== cloning the committed HEAD of $src"
 git clone -q --no-local "$src" "$root/root/latentchat"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This machine's network trust, as any machine on its network has it: the extra CA certificates
+# (a TLS-inspecting egress proxy) and pip's setting to use them. Nothing of the project's.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >/dev/null 2>&1
+fi
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf"
 mount -t proc proc "$root/proc" && mounted+=("$root/proc")
 mount -t sysfs sys "$root/sys" && mounted+=("$root/sys")
 mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev" && mounted+=("$root/dev")
