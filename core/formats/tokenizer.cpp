@@ -1,4 +1,4 @@
-// SentencePiece tokenizer and the streaming decoder (see tokenizer.h).
+// The choice of tokenizer, the SentencePiece one and the streaming decoder (see tokenizer.h).
 #include "formats/tokenizer.h"
 
 #include <sentencepiece_processor.h>
@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "base/error.h"
+#include "formats/hf_tokenizer.h"
 
 namespace lc {
 
@@ -33,25 +34,35 @@ int parse_byte_piece(std::string_view piece) {
     return value;
 }
 
-}  // namespace
+// SentencePiece `tokenizer.model`.
+class SentencePieceTokenizer final : public Tokenizer {
+public:
+    static std::unique_ptr<Tokenizer> load(const std::filesystem::path& path, int bos_id,
+                                           int eos_id);
 
-Tokenizer::Tokenizer() = default;
-Tokenizer::~Tokenizer() = default;
+    std::vector<int> encode(std::string_view text, bool add_bos) const override;
+    std::string decode(std::span<const int> ids) const override;
+    int vocab_size() const override { return vocab_size_; }
+    std::optional<int> piece_id(std::string_view piece) const override;
 
-std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir, int bos_id,
-                                           int eos_id) {
-    const std::filesystem::path path = dir / "tokenizer.model";
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-        throw Error("no tokenizer.model in " + dir.string());
-    }
-    std::unique_ptr<Tokenizer> tok(new Tokenizer());
-    tok->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
-    const auto status = tok->sp_->Load(path.string());
+private:
+    bool stream_is_final(std::span<const int> ids) const override;
+    // decode() of ids that are all in [0, vocab_size()).
+    std::string decode_valid(const std::vector<int>& ids) const;
+
+    sentencepiece::SentencePieceProcessor sp_;
+    int vocab_size_ = 0;
+    std::vector<int16_t> byte_of_id_;  // per id: the byte of a <0xNN> piece, else -1
+};
+
+std::unique_ptr<Tokenizer> SentencePieceTokenizer::load(const std::filesystem::path& path,
+                                                        int bos_id, int eos_id) {
+    std::unique_ptr<SentencePieceTokenizer> tok(new SentencePieceTokenizer());
+    const auto status = tok->sp_.Load(path.string());
     if (!status.ok()) {
         throw Error(path.string() + " is not a valid SentencePiece model: " + status.ToString());
     }
-    const auto& sp = *tok->sp_;
+    const auto& sp = tok->sp_;
     tok->vocab_size_ = sp.GetPieceSize();
     if (tok->vocab_size_ <= 0) {
         throw Error(path.string() + " is not a valid SentencePiece model: it has no pieces");
@@ -81,22 +92,22 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir, int
     return tok;
 }
 
-std::vector<int> Tokenizer::encode(std::string_view text, bool add_bos) const {
+std::vector<int> SentencePieceTokenizer::encode(std::string_view text, bool add_bos) const {
     std::vector<int> ids;
-    const auto status = sp_->Encode(text, &ids);
+    const auto status = sp_.Encode(text, &ids);
     if (!status.ok()) throw Error("could not tokenize the text: " + status.ToString());
     if (add_bos && bos_id_ >= 0) ids.insert(ids.begin(), bos_id_);
     return ids;
 }
 
-std::string Tokenizer::decode_valid(const std::vector<int>& ids) const {
+std::string SentencePieceTokenizer::decode_valid(const std::vector<int>& ids) const {
     std::string text;
-    const auto status = sp_->Decode(ids, &text);
+    const auto status = sp_.Decode(ids, &text);
     if (!status.ok()) throw Error("could not decode token ids: " + status.ToString());
     return text;
 }
 
-std::string Tokenizer::decode(std::span<const int> ids) const {
+std::string SentencePieceTokenizer::decode(std::span<const int> ids) const {
     // Ids the tokenizer does not know (a model's padded vocabulary) have no text.
     std::vector<int> valid;
     valid.reserve(ids.size());
@@ -106,22 +117,52 @@ std::string Tokenizer::decode(std::span<const int> ids) const {
     return decode_valid(valid);
 }
 
-int Tokenizer::vocab_size() const {
-    return vocab_size_;
-}
-
-std::optional<int> Tokenizer::piece_id(std::string_view piece) const {
-    const int id = sp_->PieceToId(piece);
-    if (id < 0 || id >= vocab_size_ || sp_->IdToPiece(id) != piece) return std::nullopt;
+std::optional<int> SentencePieceTokenizer::piece_id(std::string_view piece) const {
+    const int id = sp_.PieceToId(piece);
+    if (id < 0 || id >= vocab_size_ || sp_.IdToPiece(id) != piece) return std::nullopt;
     return id;
 }
 
+// SentencePiece decodes every piece on its own except for two things: the first piece of a
+// text loses its leading space, and runs of byte pieces are decoded together as UTF-8. So the
+// text is final unless it ends inside a UTF-8 character that later byte pieces could complete.
+bool SentencePieceTokenizer::stream_is_final(std::span<const int> ids) const {
+    // Walk back over the trailing byte pieces (at most the 4 bytes of one character).
+    int continuation = 0;
+    for (size_t i = ids.size(); i-- > 0;) {
+        const int byte = byte_of_id_[static_cast<size_t>(ids[i])];
+        if (byte < 0x80) return true;  // not a byte piece, or ASCII: nothing pending
+        if (byte >= 0xC0) {
+            const int needed = byte >= 0xF0 ? 3 : byte >= 0xE0 ? 2 : 1;
+            return continuation >= needed;  // a lead byte still waiting for continuations?
+        }
+        if (++continuation == 3) return true;  // no sequence can reach past this point
+    }
+    return true;  // the window starts at a character boundary
+}
+
+}  // namespace
+
+Tokenizer::~Tokenizer() = default;
+
+std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir, int bos_id,
+                                           int eos_id) {
+    std::error_code ec;
+    // Published checkpoints ship tokenizer.json; it wins when both are there, as in HF.
+    if (std::filesystem::is_regular_file(dir / "tokenizer.json", ec)) {
+        return load_hf_tokenizer(dir, bos_id, eos_id);
+    }
+    const std::filesystem::path path = dir / "tokenizer.model";
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        throw Error("no tokenizer.model in " + dir.string());  // nor tokenizer.json
+    }
+    return SentencePieceTokenizer::load(path, bos_id, eos_id);
+}
+
 // ---------------------------------------------------------------------------------------
-// StreamDecoder. SentencePiece decodes every piece on its own except for two things: the
-// first piece of a text loses its leading space, and runs of byte pieces are decoded
-// together as UTF-8. The window holds the ids whose text is not final yet; once the text
-// so far is non-empty, the window is decoded behind an anchor piece so that its first
-// piece keeps its space, as it does in the full text.
+// StreamDecoder. The window holds the ids whose text is not final yet (the tokenizer says when
+// it is); once the text so far is non-empty, the window is decoded behind an anchor piece so
+// that its first piece decodes as it does in the middle of the full text (keeps its space).
 
 StreamDecoder::StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {
     ids_.reserve(16);
@@ -133,37 +174,28 @@ void StreamDecoder::reset() {
     anchored_ = false;
 }
 
-bool StreamDecoder::window_is_final() const {
-    // Walk back over the trailing byte pieces (at most the 4 bytes of one character).
-    int continuation = 0;
-    for (size_t i = ids_.size(); i-- > 0;) {
-        const int byte = tokenizer_.byte_of_id_[static_cast<size_t>(ids_[i])];
-        if (byte < 0x80) return true;  // not a byte piece, or ASCII: nothing pending
-        if (byte >= 0xC0) {
-            const int needed = byte >= 0xF0 ? 3 : byte >= 0xE0 ? 2 : 1;
-            return continuation >= needed;  // a lead byte still waiting for continuations?
-        }
-        if (++continuation == 3) return true;  // no sequence can reach past this point
-    }
-    return true;  // the window starts at a character boundary
-}
-
-std::string StreamDecoder::decode_window() const {
-    if (!anchored_ || tokenizer_.anchor_id_ < 0) return tokenizer_.decode_valid(ids_);
+std::vector<int> StreamDecoder::anchored_window() const {
+    if (!anchored_ || tokenizer_.anchor_id_ < 0) return ids_;
     std::vector<int> ids;
     ids.reserve(ids_.size() + 1);
     ids.push_back(tokenizer_.anchor_id_);
     ids.insert(ids.end(), ids_.begin(), ids_.end());
-    std::string text = tokenizer_.decode_valid(ids);
-    const std::string& anchor = tokenizer_.anchor_text_;
-    if (text.starts_with(anchor)) text.erase(0, anchor.size());
+    return ids;
+}
+
+std::string StreamDecoder::decode_window() const {
+    std::string text = tokenizer_.decode(anchored_window());
+    if (anchored_ && tokenizer_.anchor_id_ >= 0) {
+        const std::string& anchor = tokenizer_.anchor_text_;
+        if (text.starts_with(anchor)) text.erase(0, anchor.size());
+    }
     return text;
 }
 
 std::string StreamDecoder::push(int id) {
-    if (id < 0 || id >= tokenizer_.vocab_size_) return {};  // no text, as in decode()
+    if (id < 0 || id >= tokenizer_.vocab_size()) return {};  // no text, as in decode()
     ids_.push_back(id);
-    if (!window_is_final()) return {};
+    if (!tokenizer_.stream_is_final(anchored_window())) return {};
     std::string text = decode_window();
     std::string out = text.size() > emitted_bytes_ ? text.substr(emitted_bytes_) : std::string();
     emitted_bytes_ = std::max(emitted_bytes_, text.size());

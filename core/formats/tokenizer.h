@@ -1,7 +1,8 @@
 #pragma once
-// SentencePiece tokenizer of a model folder (`tokenizer.model`), with BOS/EOS ids from
-// config.json or generation_config.json, and a streaming decoder that emits whole UTF-8
-// characters as tokens arrive. The chat format is formats/chat_template.h.
+// The tokenizer of a model folder: HF `tokenizer.json` (formats/hf_tokenizer.h) when there is
+// one, else SentencePiece `tokenizer.model`, with BOS/EOS ids from the model config (or the
+// tokenizer's own files), and a streaming decoder that emits whole UTF-8 characters as tokens
+// arrive. The chat format is formats/chat_template.h.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -11,50 +12,49 @@
 #include <string_view>
 #include <vector>
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace lc {
 
 class Tokenizer {
 public:
-    // Loads `dir/tokenizer.model`; throws lc::Error naming the file when missing or invalid.
-    // bos/eos: ids from the model config when known (negative = take the tokenizer's own).
+    // Loads `dir/tokenizer.json` when present, else `dir/tokenizer.model`; throws lc::Error
+    // naming the file when missing or invalid. bos/eos: ids from the model config when known
+    // (negative = take the tokenizer's own).
     static std::unique_ptr<Tokenizer> load(const std::filesystem::path& dir, int bos_id,
                                            int eos_id);
-    ~Tokenizer();
+    virtual ~Tokenizer();
 
-    std::vector<int> encode(std::string_view text, bool add_bos) const;
-    std::string decode(std::span<const int> ids) const;
-    int vocab_size() const;
+    // The ids of `text`; special tokens written in it are recognised. add_bos puts BOS first.
+    virtual std::vector<int> encode(std::string_view text, bool add_bos) const = 0;
+    // The text of `ids`. Ids without text (control/special tokens, ids outside the
+    // vocabulary) are skipped.
+    virtual std::string decode(std::span<const int> ids) const = 0;
+    virtual int vocab_size() const = 0;
     int bos_id() const { return bos_id_; }
     int eos_id() const { return eos_id_; }
     // Id of a piece spelled exactly `piece` (e.g. "<|end|>"), if the vocabulary has it.
-    std::optional<int> piece_id(std::string_view piece) const;
+    virtual std::optional<int> piece_id(std::string_view piece) const = 0;
 
-private:
+protected:
     friend class StreamDecoder;
-    Tokenizer();
-    // decode() of ids that are all in [0, vocab_size()).
-    std::string decode_valid(const std::vector<int>& ids) const;
+    Tokenizer() = default;
+    // For StreamDecoder: whether the text of `ids` (a window, possibly behind the anchor) can
+    // no longer change when more ids follow.
+    virtual bool stream_is_final(std::span<const int> ids) const = 0;
 
-    std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
     int bos_id_ = -1;
     int eos_id_ = -1;
-    int vocab_size_ = 0;
-    std::vector<int16_t> byte_of_id_;  // per id: the byte of a <0xNN> piece, else -1
-    // A plain piece with visible text and no leading space, decoded in front of the
-    // StreamDecoder's window so that the window's first piece keeps its space (-1: none).
+    // A piece decoded in front of the StreamDecoder's window so that the window's first piece
+    // decodes as in the middle of the text (-1: none), and its text. Set by each loader: its
+    // text is the same at the start of a text and in the middle.
     int anchor_id_ = -1;
     std::string anchor_text_;
 };
 
 // Feeds ids one at a time and returns the text that became final with each one: never
-// half a UTF-8 character, and with SentencePiece's leading-space rules applied as a
-// full decode would. decode(all ids) == concatenation of every push() plus flush().
-// flush() returns what is left (an unfinished character as U+FFFD, as decode() would) and
-// starts a new stream, as reset() does. Ids outside the vocabulary have no text.
+// half a UTF-8 character, and with the tokenizer's start-of-text rules (a leading space
+// dropped) applied as a full decode would. decode(all ids) == concatenation of every push()
+// plus flush(). flush() returns what is left (an unfinished character as U+FFFD, as decode()
+// would) and starts a new stream, as reset() does. Ids outside the vocabulary have no text.
 class StreamDecoder {
 public:
     explicit StreamDecoder(const Tokenizer& tokenizer);
@@ -63,10 +63,8 @@ public:
     void reset();
 
 private:
-    // Whether the window's text can no longer change: it does not end inside a UTF-8
-    // character that later byte pieces could complete.
-    bool window_is_final() const;
     std::string decode_window() const;
+    std::vector<int> anchored_window() const;
 
     const Tokenizer& tokenizer_;
     std::vector<int> ids_;      // the window: ids not yet known to be final
