@@ -38,12 +38,15 @@ commands:
               reopening a long conversation from its saved latent cache vs a full re-prefill
   bench-history --db FILE [--conversations 10000] [--messages 1000000]
               fills a history database that large, then times open, list, search, open a chat
+  tokenize    --model DIR (--file F | --text STRING) [--bench [--repeat N]]
+              the text's token ids, comma-separated (tokenizer files alone suffice);
+              --bench: encoding speed in MB/s instead (JSON)
   history     --db FILE (list | show ID | search TEXT [--from DATE] [--to DATE] [--model ID]
               | export ID|all --format md|json [--out F] | import FILE)
               the conversations of a history database
 
 model flags (every command that loads a model):
-  --model DIR        a folder with config.json, *.safetensors and tokenizer.model
+  --model DIR        a folder with config.json, *.safetensors and tokenizer.json or .model
                      (default: $LATENTCHAT_MODEL, then the bundled model)
   --device cpu|cuda  --threads N  --batch N (prefill chunk)  --attention absorbed|naive
 )";
@@ -73,6 +76,7 @@ int main(int argc, char** argv) {
         if (command == "bench-resume") return lc::cli::cmd_bench_resume(args);
         if (command == "bench-kernels") return lc::cli::cmd_bench_kernels(args);
         if (command == "bench-history") return lc::cli::cmd_bench_history(args);
+        if (command == "tokenize") return lc::cli::cmd_tokenize(args);
         std::cerr << "latentchat-cli: unknown command '" << command << "' (see --help)\n";
         return 2;
     } catch (const lc::Error& e) {
