@@ -53,9 +53,11 @@ class TestFixtures : public QObject {
 
 private slots:
     void fixtures_exist() {
-        // The issue requires these four kinds; losing one must fail the suite.
+        // The issues require these kinds (glm4_moe_lite: GLM-4.7-Flash's layout, issue 17);
+        // losing one must fail the suite.
         const QStringList names = fixture_names();
-        for (const char* required : {"v2_moe", "v2_group", "v3_yarn", "dense", "bundled_model"})
+        for (const char* required :
+             {"v2_moe", "v2_group", "v3_yarn", "dense", "bundled_model", "glm4_moe_lite"})
             QVERIFY2(names.contains(required), required);
     }
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Build the reference fixtures the C++ tests compare against.
 
-Each fixture is a small random-weight DeepSeek-V2/V3 checkpoint built with transformers' own
-DeepseekV2ForCausalLM / DeepseekV3ForCausalLM (not remote code), saved in the published Hugging Face
-layout, plus the reference outputs:
+Each fixture is a small random-weight DeepSeek-V2/V3 or GLM-4.7-Flash checkpoint built with
+transformers' own DeepseekV2ForCausalLM / DeepseekV3ForCausalLM / Glm4MoeLiteForCausalLM (not remote
+code), saved in the published Hugging Face layout, plus the reference outputs:
 
     tests/fixtures/<name>/
-        config.json                 (published DeepSeek spelling for v2_moe and v3_yarn,
-                                     transformers 5.x spelling for v2_group and dense)
+        config.json                 (published DeepSeek spelling for v2_moe and v3_yarn, published
+                                     GLM-4.7-Flash spelling for glm4_moe_lite, transformers 5.x
+                                     spelling for v2_group and dense)
         model.safetensors           (or model-0000K-of-0000N.safetensors + model.safetensors.index.json)
         generation_config.json      {"bos_token_id": 1, "eos_token_id": 2}
         tokenizer.model             tiny SentencePiece BPE model (vocab 512), the same file in every fixture
@@ -20,6 +21,10 @@ fixture is re-loaded from its folder with transformers and must give bit-identic
 greedy continuation.
 
 Usage:  /opt/refenv/bin/python tools/make_fixtures.py --out tests/fixtures [--only v2_moe,dense]
+            [--tokenizer tests/fixtures/v3_yarn/tokenizer.model]
+
+--tokenizer copies a tokenizer.model made before instead of training one (the story corpus is then not
+needed, e.g. on the GPU machine).
 
 Deterministic: weights and inputs come from numpy generators with fixed seeds, so running the script
 twice writes identical files (with the same torch / transformers / sentencepiece versions).
@@ -49,6 +54,11 @@ from transformers import (
     DeepseekV3Config,
     DeepseekV3ForCausalLM,
 )
+
+try:  # GLM-4.7-Flash's class arrived in transformers 5.0
+    from transformers import Glm4MoeLiteConfig, Glm4MoeLiteForCausalLM
+except ImportError:
+    Glm4MoeLiteConfig = Glm4MoeLiteForCausalLM = None
 
 VOCAB = 512
 BOS, EOS, UNK = 1, 2, 0
@@ -223,12 +233,54 @@ FIXTURES = [
             rope_parameters={"rope_type": "default", "rope_theta": 50000.0},
         ),
     ),
+    dict(
+        # GLM-4.7-Flash's layout: DeepSeek-V3's MLA and router under model_type glm4_moe_lite, one
+        # dense layer then MoE (mlp_layer_types' default), rms_norm_eps 1e-5, d_v > d_nope, bf16 with
+        # the router bias in f32, and an MTP layer after the last one that loaders must skip.
+        name="glm4_moe_lite",
+        arch="glm4_moe_lite",
+        dtype="bfloat16",
+        published=True,
+        seed=5005,
+        n_input=32,
+        shards=1,
+        mtp_layers=1,
+        config=dict(
+            COMMON,
+            rms_norm_eps=1e-5,
+            hidden_size=64,
+            num_hidden_layers=3,
+            intermediate_size=96,
+            moe_intermediate_size=16,
+            q_lora_rank=48,
+            kv_lora_rank=32,
+            qk_nope_head_dim=24,
+            qk_rope_head_dim=8,
+            v_head_dim=32,
+            n_routed_experts=16,
+            num_experts_per_tok=4,
+            n_shared_experts=1,
+            first_k_dense_replace=1,
+            topk_method="noaux_tc",
+            n_group=4,
+            topk_group=2,
+            norm_topk_prob=True,
+            routed_scaling_factor=1.8,
+            max_position_embeddings=2048,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        ),
+    ),
 ]
+
+# Archs whose router is DeepSeek-V3's (sigmoid, correction bias, noaux_tc groups).
+V3_ROUTER = ("deepseek_v3", "glm4_moe_lite")
 
 ARCH = {
     "deepseek_v2": (DeepseekV2Config, DeepseekV2ForCausalLM),
     "deepseek_v3": (DeepseekV3Config, DeepseekV3ForCausalLM),
 }
+if Glm4MoeLiteForCausalLM is not None:
+    ARCH["glm4_moe_lite"] = (Glm4MoeLiteConfig, Glm4MoeLiteForCausalLM)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -240,6 +292,12 @@ def build_config(fx: dict):
     if fx["arch"] == "deepseek_v3":
         # DeepseekV3Config maps num_mtp_layers <-> num_nextn_predict_layers.
         kwargs["num_mtp_layers"] = kwargs.pop("num_nextn_predict_layers", 0)
+    if fx["arch"] == "glm4_moe_lite":
+        # Glm4MoeLiteConfig places MoE layers by mlp_layer_types alone and has no topk_method.
+        first_dense = kwargs.pop("first_k_dense_replace")
+        kwargs.pop("topk_method")
+        n = kwargs["num_hidden_layers"]
+        kwargs["mlp_layer_types"] = ["dense"] * first_dense + ["sparse"] * (n - first_dense)
     cfg = cfg_cls(**kwargs)
     cfg._attn_implementation = "eager"
     return cfg
@@ -340,14 +398,28 @@ class RouterProbe:
 
     def _hook(self, layer):
         def fn(module, args, output):
-            router_logits, _, topk_indices = output
-            self.records.append((layer, module, router_logits.detach().clone(), topk_indices.detach().clone()))
+            if isinstance(output, tuple):
+                router_logits, topk_indices = output[0], output[-1]
+            else:  # a router that returns only its logits: check() recomputes the choice
+                router_logits, topk_indices = output, None
+            idx = None if topk_indices is None else topk_indices.detach().clone()
+            self.records.append((layer, module, router_logits.detach().clone(), idx))
 
         return fn
 
     def remove(self):
         for h in self.handles:
             h.remove()
+
+    @staticmethod
+    def _v3_choice(gate, logits, cfg) -> torch.Tensor:
+        n_exp, k, g, tg = cfg["n_routed_experts"], cfg["num_experts_per_tok"], cfg["n_group"], cfg["topk_group"]
+        s = logits.sigmoid() + gate.e_score_correction_bias.detach()
+        gs = s.view(-1, g, n_exp // g).topk(2, dim=-1)[0].sum(-1)
+        gi = torch.topk(gs, tg, dim=-1).indices
+        mask = torch.zeros_like(gs).scatter_(1, gi, 1).bool()
+        mask = mask.unsqueeze(-1).expand(-1, g, n_exp // g).reshape(-1, n_exp)
+        return torch.topk(s.masked_fill(~mask, float("-inf")), k, dim=-1).indices
 
     @staticmethod
     def _sets(idx: torch.Tensor) -> list[frozenset]:
@@ -358,6 +430,8 @@ class RouterProbe:
         cfg = self.fx["config"]
         n_exp, k = cfg["n_routed_experts"], cfg["num_experts_per_tok"]
         for layer, gate, logits, idx in self.records:
+            if idx is None:
+                idx = self._v3_choice(gate, logits, cfg)
             chosen = self._sets(idx)
             used = set().union(*chosen)
             if len(set(chosen)) < max(2, len(chosen) // 3):
@@ -379,7 +453,7 @@ class RouterProbe:
                 v3_rule = self._sets(torch.topk(scores.masked_fill(~mask, 0.0), k, dim=-1).indices)
                 if sum(a != b for a, b in zip(v3_rule, chosen)) < 1:
                     problems.append(f"layer {layer}: group score max vs sum-of-two-best makes no difference")
-            if self.fx["arch"] == "deepseek_v3":
+            if self.fx["arch"] in V3_ROUTER:
                 scores = logits.sigmoid()
                 bias = gate.e_score_correction_bias.detach()
 
@@ -438,6 +512,8 @@ def rope_setup(cfg: dict):
     kind = rp.get("rope_type", rp.get("type", "default"))
     base = float(rp.get("rope_theta", cfg.get("rope_theta", 10000.0)))
     dim = cfg["qk_rope_head_dim"]
+    # transformers rotates head_dim (= qk_rope_head_dim here) * partial_rotary_factor dims; MLA needs 1.
+    assert rp.get("partial_rotary_factor", cfg.get("partial_rotary_factor", 1.0)) == 1.0
     inv_freq = 1.0 / base ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
     attn_factor = 1.0
 
@@ -483,7 +559,13 @@ def rope_setup(cfg: dict):
 def numpy_logits(folder: Path, ids: list[int]) -> np.ndarray:
     cfg = json.loads((folder / "config.json").read_text())
     W = read_safetensors_folder(folder)
-    v3 = cfg["model_type"] == "deepseek_v3"
+    v3 = cfg["model_type"] in V3_ROUTER  # sigmoid + correction bias + noaux_tc groups
+    if cfg["model_type"] == "glm4_moe_lite":
+        # Glm4MoeLite reads only mlp_layer_types: by default one dense layer, then MoE.
+        n = cfg["num_hidden_layers"]
+        moe_layers = [t == "sparse" for t in cfg.get("mlp_layer_types") or ["dense"] + ["sparse"] * (n - 1)]
+    else:
+        moe_layers = [i >= cfg["first_k_dense_replace"] for i in range(cfg["num_hidden_layers"])]
     eps = cfg["rms_norm_eps"]
     n_h, d_nope, d_rope, d_v = (cfg[k] for k in ("num_attention_heads", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"))
     d_c = cfg["kv_lora_rank"]
@@ -506,6 +588,12 @@ def numpy_logits(folder: Path, ids: list[int]) -> np.ndarray:
         return x / (1.0 + np.exp(-x))
 
     def mlp(x, p):
+        if p + "gate_proj.weight" not in W and p.endswith(".") and p[:-1].rsplit(".", 1)[-1].isdigit():
+            # experts saved fused: gate_up_proj [E, 2I, d] (gate rows first), down_proj [E, d, I]
+            base, e = p[:-1].rsplit(".", 1)
+            gu, dn = W[base + ".gate_up_proj"][int(e)], W[base + ".down_proj"][int(e)]
+            i = gu.shape[0] // 2
+            return (silu(x @ gu[:i].T) * (x @ gu[i:].T)) @ dn.T
         return (silu(x @ W[p + "gate_proj.weight"].T) * (x @ W[p + "up_proj.weight"].T)) @ W[p + "down_proj.weight"].T
 
     def moe(x, p):
@@ -570,7 +658,7 @@ def numpy_logits(folder: Path, ids: list[int]) -> np.ndarray:
         o = np.einsum("htc,hvc->thv", o_lat, w_uv).reshape(T, n_h * d_v)
         h = h + o @ W[a + "o_proj.weight"].T
         x = rms(h, W[p + "post_attention_layernorm.weight"], eps)
-        h = h + (moe(x, p + "mlp.") if layer >= cfg["first_k_dense_replace"] else mlp(x, p + "mlp."))
+        h = h + (moe(x, p + "mlp.") if moe_layers[layer] else mlp(x, p + "mlp."))
     h = rms(h, W["model.norm.weight"], eps)
     return h @ W["lm_head.weight"].T
 
@@ -643,7 +731,23 @@ def published_config(fx: dict, written: dict) -> dict:
         "v_head_dim": c["v_head_dim"],
         "vocab_size": c["vocab_size"],
     }
-    if fx["arch"] == "deepseek_v2":
+    if fx["arch"] == "glm4_moe_lite":
+        # zai-org/GLM-4.7-Flash's spelling: rope_theta, rope_scaling null and partial_rotary_factor 1.0;
+        # first_k_dense_replace and topk_method (transformers reads neither); num_nextn_predict_layers;
+        # an eos list and a pad id; dtype; no bos_token_id, scoring_func, moe_layer_freq or
+        # mlp_layer_types.
+        assert rope_scaling is None, "GLM-4.7-Flash has no rope scaling"
+        for key in ("bos_token_id", "moe_layer_freq", "torch_dtype"):
+            del out[key]
+        out.update(
+            dtype=fx["dtype"],
+            eos_token_id=[EOS],
+            pad_token_id=EOS,
+            partial_rotary_factor=1.0,
+            num_nextn_predict_layers=fx.get("mtp_layers", 0),
+            topk_method=c["topk_method"],
+        )
+    elif fx["arch"] == "deepseek_v2":
         out.update(aux_loss_alpha=0.001, scoring_func="softmax", seq_aux=True, topk_method=c["topk_method"])
     else:
         out.update(
@@ -742,7 +846,12 @@ def save_fixture(fx, model, ids, logits, gids, margins, seed, tokenizer: Path, o
     dtype = DTYPES[fx["dtype"]]
     tmp = Path(tempfile.mkdtemp(prefix=fx["name"] + "_", dir=out_dir.parent))
     try:
+        # The router bias stays float32 in the file, as transformers keeps it and GLM-4.7-Flash ships it.
+        keep = {n: b.detach().clone() for n, b in model.named_buffers() if "e_score_correction_bias" in n}
         save_model = model.to(dtype)
+        for n, v in keep.items():
+            module, attr = n.rsplit(".", 1)
+            setattr(save_model.get_submodule(module), attr, v)
         n_bytes = sum(p.numel() * p.element_size() for p in save_model.state_dict().values())
         kwargs = {}
         if fx["shards"] > 1:
@@ -752,6 +861,8 @@ def save_fixture(fx, model, ids, logits, gids, margins, seed, tokenizer: Path, o
             kwargs["max_shard_size"] = 10 * n_bytes + (1 << 20)
         save_model.save_pretrained(tmp, **kwargs)
         model.to(torch.float32)
+        if fx.get("mtp_layers"):
+            publish_layout(fx, tmp)
 
         cfg_path = tmp / "config.json"
         written = json.loads(cfg_path.read_text())
@@ -802,6 +913,40 @@ def save_fixture(fx, model, ids, logits, gids, margins, seed, tokenizer: Path, o
             shutil.rmtree(tmp)
 
 
+def publish_layout(fx: dict, folder: Path) -> None:
+    """Add to model.safetensors the multi-token-prediction layers that published checkpoints store
+    after the last layer (model.layers.L.*; transformers drops them on load, LatentChat must skip
+    them): a copy of the last layer's tensors plus the MTP-only enorm, hnorm, eh_proj and
+    shared_head.norm. (A real checkpoint's MTP embed_tokens and shared_head.head copies are left
+    out to keep the fixture small.)"""
+    from safetensors.torch import load_file, save_file
+
+    assert not (folder / "model.safetensors.index.json").exists(), "publish_layout handles one shard"
+    path = folder / "model.safetensors"
+    out = {name: t.clone() for name, t in load_file(str(path)).items()}
+    n_layers, d = fx["config"]["num_hidden_layers"], fx["config"]["hidden_size"]
+    dtype = DTYPES[fx["dtype"]]
+    rng = np.random.default_rng(fx["seed"] + 77)
+    last = f"model.layers.{n_layers - 1}."
+    for m in range(fx["mtp_layers"]):
+        p = f"model.layers.{n_layers + m}."
+        for name in [k for k in out if k.startswith(last)]:
+            out[p + name[len(last):]] = out[name].clone()
+        eh = rng.standard_normal((d, 2 * d)) * fx["config"]["initializer_range"]
+        out[p + "eh_proj.weight"] = torch.from_numpy(eh.astype(np.float32)).to(dtype)
+        for norm in ("enorm", "hnorm", "shared_head.norm"):
+            w = rng.uniform(0.7, 1.3, size=d)
+            out[p + norm + ".weight"] = torch.from_numpy(w.astype(np.float32)).to(dtype)
+    part = folder / "model.safetensors.part"
+    save_file(out, str(part), metadata={"format": "pt"})
+    os.replace(part, path)
+
+
+def mtp_prefixes(fx: dict) -> list[str]:
+    n = fx["config"]["num_hidden_layers"]
+    return [f"model.layers.{n + m}." for m in range(fx.get("mtp_layers", 0))]
+
+
 @torch.no_grad()
 def verify_reload(fx, folder: Path, ids, logits, gids):
     """The folder as written (config.json possibly rewritten) must load in transformers without
@@ -811,6 +956,11 @@ def verify_reload(fx, folder: Path, ids, logits, gids):
         folder, dtype=torch.float32, attn_implementation="eager", output_loading_info=True
     )
     model.eval()
+    info = dict(info)
+    # The MTP layers are unexpected by design (transformers ignores model.layers.47.* of the real one).
+    info["unexpected_keys"] = [
+        k for k in info.get("unexpected_keys") or [] if not any(k.startswith(p) for p in mtp_prefixes(fx))
+    ]
     bad = {k: v for k, v in info.items() if v and k != "error_msgs"} | (
         {"error_msgs": info["error_msgs"]} if info.get("error_msgs") else {}
     )
@@ -857,7 +1007,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, type=Path, help="fixtures root, e.g. tests/fixtures")
     ap.add_argument("--only", default="", help="comma-separated fixture names (default: all)")
+    ap.add_argument("--tokenizer", type=Path, help="copy this tokenizer.model instead of training one")
     args = ap.parse_args()
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}, numpy {np.__version__}")
 
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)  # same reduction order on every machine we run this on
@@ -868,9 +1020,21 @@ def main() -> int:
     if not wanted:
         print(f"no fixture matches --only {args.only}", file=sys.stderr)
         return 2
+    missing = [f["name"] for f in wanted if f["arch"] not in ARCH]
+    if missing:
+        print(
+            f"transformers {transformers.__version__} has no model class for {', '.join(missing)} "
+            "(Glm4MoeLiteForCausalLM arrived in transformers 5.0)",
+            file=sys.stderr,
+        )
+        return 3
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as td:
-        tokenizer = train_tokenizer(Path(td))
+        if args.tokenizer:
+            tokenizer = Path(td) / "tokenizer.model"
+            shutil.copyfile(args.tokenizer, tokenizer)
+        else:
+            tokenizer = train_tokenizer(Path(td))
         print(f"tokenizer.model sha256 {hashlib.sha256(tokenizer.read_bytes()).hexdigest()[:16]}")
         total = sum(build(fx, tokenizer, args.out.resolve())["bytes"] for fx in wanted)
     print(f"total {total} bytes")

@@ -83,9 +83,9 @@ void route_token(const ModelConfig& c, const float* logits, std::span<const floa
         expert_weights[j] = scores[e];
         sum += scores[e];
     }
-    // transformers' DeepseekV2 ignores norm_topk_prob (the published V2 configs set it false);
-    // V3 renormalises. The reference fixtures follow transformers, and so do we.
-    if (c.norm_topk_prob && c.model_type == ModelType::DeepseekV3)
+    // The config says whether to renormalise (false for V2, whose transformers class ignores
+    // the key; formats/config.cpp).
+    if (c.norm_topk_prob)
         for (int j = 0; j < k; ++j)
             expert_weights[j] /= (sum + 1e-20f);
     for (int j = 0; j < k; ++j)

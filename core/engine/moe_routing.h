@@ -1,9 +1,10 @@
 #pragma once
 // DeepSeekMoE gating for one token: which routed experts it goes to and with what weight.
 // V2: softmax scores, greedy or group-limited greedy top-k, weights times
-// routed_scaling_factor. V3: sigmoid scores, experts chosen on score + e_score_correction_bias
-// within the best topk_group groups (a group's score: its two best biased scores), weighted by
-// the unbiased scores, renormalised when norm_topk_prob, times routed_scaling_factor.
+// routed_scaling_factor. V3 and GLM-4.7-Flash: sigmoid scores, experts chosen on score +
+// e_score_correction_bias within the best topk_group groups (a group's score: its two best
+// biased scores), weighted by the unbiased scores, renormalised when norm_topk_prob, times
+// routed_scaling_factor. Only the config's routing fields decide, never its model type.
 #include <span>
 
 #include "formats/config.h"

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
+#include <string_view>
 
 #include "base/error.h"
 
@@ -63,6 +65,8 @@ public:
         if (!v.is_string()) fail(key, "must be a string, got " + v.dump());
         return v.get<std::string>();
     }
+    // The value as written, for messages.
+    std::string text(const char* key) const { return j_.at(key).dump(); }
     std::vector<int> get_int_list(const char* key) const {
         if (!has(key)) return {};
         const json& v = j_.at(key);
@@ -95,6 +99,29 @@ json read_json_file(const std::filesystem::path& path) {
         if (auto at = why.find("] "); at != std::string::npos) why = why.substr(at + 2);
         throw Error(path.string() + " is not valid JSON: " + why);
     }
+}
+
+const char* const kUnknownKey =
+    "is not a key LatentChat knows, so it cannot tell whether it changes the model's math "
+    "(delete it from config.json if it does not)";
+
+// Every key of `object` that is not null must be in `known`; config.json keys LatentChat has not
+// checked might change the math (a null one is taken as absent, as everywhere here).
+void reject_unknown_keys(const json& object, const KeyReader& r,
+                         const std::set<std::string_view>& known) {
+    for (auto it = object.begin(); it != object.end(); ++it)
+        if (!it->is_null() && !known.count(it.key())) r.fail(it.key().c_str(), kUnknownKey);
+}
+
+// transformers rotates qk_rope_head_dim * partial_rotary_factor dimensions (head_dim is the rope
+// dim in these configs); MLA's decoupled RoPE needs all of them, and transformers' attention fails
+// on any other factor too.
+void check_partial_rotary(const KeyReader& r) {
+    if (!r.has("partial_rotary_factor")) return;
+    if (r.get_double("partial_rotary_factor", 1.0) != 1.0)
+        r.fail("partial_rotary_factor",
+               "is " + r.text("partial_rotary_factor") +
+                   "; MLA rotates all qk_rope_head_dim dimensions, so only 1.0 is supported");
 }
 
 RopeType parse_rope_type(const KeyReader& r, const char* key, const std::string& name) {
@@ -133,6 +160,12 @@ RopeConfig parse_rope(const json& j, const std::string& source, double default_t
     const json& block = j.at(block_key);
     if (!block.is_object()) top.fail(block_key, "must be an object");
     KeyReader r(block, source, std::string(block_key) + ".");
+    reject_unknown_keys(
+        block, r,
+        {"type", "rope_type", "rope_theta", "factor", "original_max_position_embeddings",
+         "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "attention_factor", "truncate",
+         "partial_rotary_factor"});
+    check_partial_rotary(r);
     std::string type = r.get_string("rope_type", r.get_string("type", "default"));
     rope.type = parse_rope_type(r, r.has("rope_type") ? "rope_type" : "type", type);
     rope.theta = r.get_double("rope_theta", rope.theta);
@@ -170,6 +203,45 @@ TopkMethod parse_topk(const KeyReader& r, const std::string& s) {
     r.fail("topk_method", "is '" + s + "'; supported: greedy, group_limited_greedy, noaux_tc");
 }
 
+// quantization_config: only DeepSeek's block-scaled FP8 E4M3 with dynamic activations loads;
+// transformers' defaults (fmt e4m3, dynamic, [128, 128]) fill absent keys.
+QuantizationConfig parse_quantization(const json& j, const std::string& source) {
+    QuantizationConfig q;
+    if (!j.contains("quantization_config") || j.at("quantization_config").is_null()) return q;
+    const json& block = j.at("quantization_config");
+    if (!block.is_object()) KeyReader(j, source).fail("quantization_config", "must be an object");
+    KeyReader r(block, source, "quantization_config.");
+    if (!r.has("quant_method"))
+        r.fail("quant_method", "is missing; LatentChat loads fp8 (block-scaled E4M3) checkpoints");
+    const std::string method = r.get_string("quant_method", "");
+    if (method != "fp8")
+        r.fail("quant_method", "is '" + method +
+                                   "'; LatentChat loads only fp8 quantization (E4M3 weights "
+                                   "with block scales, as DeepSeek-V3 ships)");
+    const std::string fmt = r.get_string("fmt", "e4m3");
+    if (fmt != "e4m3") r.fail("fmt", "is '" + fmt + "'; only e4m3 FP8 weights are supported");
+    const std::string act = r.get_string("activation_scheme", "dynamic");
+    if (act != "dynamic")
+        r.fail("activation_scheme",
+               "is '" + act + "'; only dynamic is supported (static activation scales are not)");
+    if (block.contains("weight_block_size")) {
+        const json& v = block.at("weight_block_size");
+        if (v.is_null())
+            r.fail("weight_block_size",
+                   "is null (one scale per tensor); LatentChat reads block-scaled FP8 only");
+        auto positive = [](const json& x) {
+            return x.is_number_integer() && x.get<int64_t>() > 0 && x.get<int64_t>() <= INT32_MAX;
+        };
+        if (!v.is_array() || v.size() != 2 || !positive(v[0]) || !positive(v[1]))
+            r.fail("weight_block_size",
+                   "must be two positive integers [rows, cols], got " + v.dump());
+        q.block_rows = v[0].get<int>();
+        q.block_cols = v[1].get<int>();
+    }
+    q.fp8 = true;
+    return q;
+}
+
 void require_positive(const KeyReader& r, const char* key, int value) {
     if (value <= 0) r.fail(key, "must be positive, got " + std::to_string(value));
 }
@@ -201,61 +273,193 @@ double ModelConfig::rope_attention_factor() const {
 }
 
 const char* ModelConfig::model_type_name() const {
-    return model_type == ModelType::DeepseekV2 ? "deepseek_v2" : "deepseek_v3";
+    switch (model_type) {
+        case ModelType::DeepseekV2:
+            return "deepseek_v2";
+        case ModelType::DeepseekV3:
+            return "deepseek_v3";
+        case ModelType::Glm4MoeLite:
+            return "glm4_moe_lite";
+    }
+    return "deepseek_v2";
 }
+
+namespace {
+
+// What transformers' config class of each model type assumes for a key config.json leaves out.
+struct TypeDefaults {
+    int vocab, hidden, intermediate, moe_intermediate, layers, heads, max_positions;
+    double rms_norm_eps;
+    int q_lora, kv_lora, nope, rope, v;
+    int routed, shared, per_token, first_dense, groups, topk_groups;
+    bool norm_topk_prob;
+    double routed_scaling;
+    int bos, eos;
+};
+// DeepseekV2Config, DeepseekV3Config, Glm4MoeLiteConfig.
+// clang-format off
+constexpr TypeDefaults kV2Defaults{
+    .vocab = 102400, .hidden = 4096, .intermediate = 11008, .moe_intermediate = 1407, .layers = 32,
+    .heads = 32, .max_positions = 2048, .rms_norm_eps = 1e-6, .q_lora = 1536, .kv_lora = 512,
+    .nope = 128, .rope = 64, .v = 128, .routed = 64, .shared = 2, .per_token = 0,
+    .first_dense = 0, .groups = 1, .topk_groups = 1, .norm_topk_prob = false,
+    .routed_scaling = 1.0, .bos = 1, .eos = 2};
+constexpr TypeDefaults kV3Defaults{
+    .vocab = 129280, .hidden = 7168, .intermediate = 18432, .moe_intermediate = 2048, .layers = 61,
+    .heads = 128, .max_positions = 4096, .rms_norm_eps = 1e-6, .q_lora = 1536, .kv_lora = 512,
+    .nope = 128, .rope = 64, .v = 128, .routed = 256, .shared = 1, .per_token = 8,
+    .first_dense = 3, .groups = 8, .topk_groups = 4, .norm_topk_prob = true,
+    .routed_scaling = 2.5, .bos = 0, .eos = 1};
+constexpr TypeDefaults kGlmDefaults{
+    .vocab = 154880, .hidden = 2048, .intermediate = 10240, .moe_intermediate = 1536, .layers = 47,
+    .heads = 20, .max_positions = 202752, .rms_norm_eps = 1e-5, .q_lora = 768, .kv_lora = 512,
+    .nope = 192, .rope = 64, .v = 256, .routed = 64, .shared = 1, .per_token = 4,
+    .first_dense = 1, .groups = 1, .topk_groups = 1, .norm_topk_prob = true,
+    .routed_scaling = 1.8, .bos = 0, .eos = 1};
+
+// Keys from_json reads, or checks to hold a value that changes nothing.
+const std::set<std::string_view> kReadKeys = {
+    "model_type", "vocab_size", "hidden_size", "intermediate_size", "moe_intermediate_size",
+    "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
+    "rms_norm_eps", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+    "v_head_dim", "head_dim", "rope_theta", "rope_scaling", "rope_parameters",
+    "partial_rotary_factor", "rope_interleave", "n_routed_experts", "n_shared_experts",
+    "num_experts_per_tok", "first_k_dense_replace", "moe_layer_freq", "mlp_layer_types", "n_group",
+    "topk_group", "scoring_func", "topk_method", "norm_topk_prob", "routed_scaling_factor",
+    "tie_word_embeddings", "quantization_config", "bos_token_id", "eos_token_id", "hidden_act",
+    "attention_bias", "mlp_bias", "num_nextn_predict_layers"};
+
+// Keys that change nothing LatentChat computes: names and provenance, storage dtype, training
+// and parallelism settings, generation defaults, and qk_head_dim (transformers recomputes it).
+const std::set<std::string_view> kIgnoredKeys = {
+    "architectures", "auto_map", "_name_or_path", "transformers_version", "torch_dtype", "dtype",
+    "use_cache", "initializer_range", "attention_dropout", "aux_loss_alpha", "seq_aux", "ep_size",
+    "pretraining_tp", "pad_token_id", "qk_head_dim", "output_router_logits",
+    "router_aux_loss_coef", "use_bfloat16", "return_dict", "output_hidden_states",
+    "output_attentions", "torchscript", "chunk_size_feed_forward", "is_encoder_decoder",
+    "is_decoder", "add_cross_attention", "tie_encoder_decoder", "max_length", "min_length",
+    "do_sample", "early_stopping", "num_beams", "temperature", "top_k", "top_p",
+    "repetition_penalty", "length_penalty", "num_return_sequences", "id2label", "label2id",
+    "tokenizer_class", "sep_token_id", "decoder_start_token_id", "_commit_hash",
+    "_attn_implementation"};
+// clang-format on
+
+// The layers whose MLP is MoE, as DeepSeek's code places them (transformers' DeepSeek classes
+// read first_k_dense_replace alone; every published config has moe_layer_freq 1).
+std::vector<bool> moe_layers_by_count(int layers, int first_dense, int freq) {
+    std::vector<bool> out(layers);
+    for (int l = 0; l < layers; ++l)
+        out[l] = l >= first_dense && l % freq == 0;
+    return out;
+}
+
+std::vector<bool> parse_mlp_layer_types(const json& j, const KeyReader& r, int layers) {
+    const json& v = j.at("mlp_layer_types");
+    if (!v.is_array() || static_cast<int64_t>(v.size()) != layers)
+        r.fail("mlp_layer_types", "must list \"dense\" or \"sparse\" for each of the " +
+                                      std::to_string(layers) + " layers");
+    std::vector<bool> out;
+    for (const json& t : v) {
+        if (t == "dense" || t == "sparse") {
+            out.push_back(t == "sparse");
+        } else {
+            r.fail("mlp_layer_types",
+                   "holds " + t.dump() + "; each entry is \"dense\" or \"sparse\"");
+        }
+    }
+    return out;
+}
+
+}  // namespace
 
 ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     if (!j.is_object()) throw Error(source + " must hold a JSON object");
     KeyReader r(j, source);
     ModelConfig c;
     if (!r.has("model_type"))
-        r.fail("model_type", "is missing (expected deepseek_v2 or deepseek_v3)");
+        r.fail("model_type", "is missing (expected deepseek_v2, deepseek_v3 or glm4_moe_lite)");
     std::string type = r.get_string("model_type", "");
     if (type == "deepseek_v2") {
         c.model_type = ModelType::DeepseekV2;
-    } else if (type == "deepseek_v3") {
+    } else if (type == "deepseek_v3" || type == "kimi_k2") {
+        // Kimi K2 is DeepseekV3ForCausalLM under its own name (Moonshot's model card says so).
         c.model_type = ModelType::DeepseekV3;
+    } else if (type == "glm4_moe_lite") {
+        c.model_type = ModelType::Glm4MoeLite;
     } else {
-        r.fail("model_type", "is '" + type + "'; LatentChat runs deepseek_v2 and deepseek_v3");
+        r.fail("model_type", "is '" + type +
+                                 "'; LatentChat runs deepseek_v2, deepseek_v3 (and kimi_k2) and "
+                                 "glm4_moe_lite");
     }
-    const bool v3 = c.model_type == ModelType::DeepseekV3;
+    for (auto it = j.begin(); it != j.end(); ++it)
+        if (!it->is_null() && !kReadKeys.count(it.key()) && !kIgnoredKeys.count(it.key()))
+            r.fail(it.key().c_str(), kUnknownKey);
+    const bool v2 = c.model_type == ModelType::DeepseekV2;
+    const bool glm = c.model_type == ModelType::Glm4MoeLite;
+    const TypeDefaults& d = v2 ? kV2Defaults : glm ? kGlmDefaults : kV3Defaults;
 
-    // Defaults: transformers' DeepseekV2Config / DeepseekV3Config.
-    c.vocab_size = r.get_int("vocab_size", v3 ? 129280 : 102400);
-    c.hidden_size = r.get_int("hidden_size", v3 ? 7168 : 4096);
-    c.intermediate_size = r.get_int("intermediate_size", v3 ? 18432 : 11008);
-    c.moe_intermediate_size = r.get_int("moe_intermediate_size", v3 ? 2048 : 1407);
-    c.num_hidden_layers = r.get_int("num_hidden_layers", v3 ? 61 : 32);
-    c.num_attention_heads = r.get_int("num_attention_heads", v3 ? 128 : 32);
+    c.vocab_size = r.get_int("vocab_size", d.vocab);
+    c.hidden_size = r.get_int("hidden_size", d.hidden);
+    c.intermediate_size = r.get_int("intermediate_size", d.intermediate);
+    c.moe_intermediate_size = r.get_int("moe_intermediate_size", d.moe_intermediate);
+    c.num_hidden_layers = r.get_int("num_hidden_layers", d.layers);
+    c.num_attention_heads = r.get_int("num_attention_heads", d.heads);
     int kv_heads = r.get_int("num_key_value_heads", c.num_attention_heads);
-    c.max_position_embeddings = r.get_int("max_position_embeddings", v3 ? 4096 : 2048);
-    c.rms_norm_eps = r.get_double("rms_norm_eps", 1e-6);
-    c.q_lora_rank = r.get_optional_int("q_lora_rank", 1536, 0);
-    c.kv_lora_rank = r.get_int("kv_lora_rank", 512);
-    c.qk_nope_head_dim = r.get_int("qk_nope_head_dim", 128);
-    c.qk_rope_head_dim = r.get_int("qk_rope_head_dim", 64);
-    c.v_head_dim = r.get_int("v_head_dim", 128);
+    c.max_position_embeddings = r.get_int("max_position_embeddings", d.max_positions);
+    c.rms_norm_eps = r.get_double("rms_norm_eps", d.rms_norm_eps);
+    c.q_lora_rank = r.get_optional_int("q_lora_rank", d.q_lora, 0);
+    c.kv_lora_rank = r.get_int("kv_lora_rank", d.kv_lora);
+    c.qk_nope_head_dim = r.get_int("qk_nope_head_dim", d.nope);
+    c.qk_rope_head_dim = r.get_int("qk_rope_head_dim", d.rope);
+    c.v_head_dim = r.get_int("v_head_dim", d.v);
     c.rope = parse_rope(j, source, 10000.0);
-    c.rope_interleave = v3 ? r.get_bool("rope_interleave", true) : true;
+    check_partial_rotary(r);
+    // transformers' DeepseekV2 has no rope_interleave switch: its RoPE is always interleaved.
+    c.rope_interleave = v2 ? true : r.get_bool("rope_interleave", true);
+    // Glm4MoeLiteConfig maps head_dim onto qk_rope_head_dim; the DeepSeek classes overwrite
+    // head_dim with qk_rope_head_dim, so there it says nothing.
+    if (glm && r.has("head_dim") && r.get_int("head_dim", 0) != c.qk_rope_head_dim)
+        r.fail("head_dim", "is " + r.text("head_dim") + " but qk_rope_head_dim is " +
+                               std::to_string(c.qk_rope_head_dim) +
+                               "; glm4_moe_lite reads head_dim as another name for it");
 
-    c.n_routed_experts = r.get_optional_int("n_routed_experts", v3 ? 256 : 64, 0);
-    c.n_shared_experts = r.get_optional_int("n_shared_experts", v3 ? 1 : 2, 0);
-    c.num_experts_per_tok = r.get_optional_int("num_experts_per_tok", v3 ? 8 : 0, 0);
-    c.first_k_dense_replace = r.get_int("first_k_dense_replace", v3 ? 3 : 0);
+    c.n_routed_experts = r.get_optional_int("n_routed_experts", d.routed, 0);
+    c.n_shared_experts = r.get_optional_int("n_shared_experts", d.shared, 0);
+    c.num_experts_per_tok = r.get_optional_int("num_experts_per_tok", d.per_token, 0);
+    c.first_k_dense_replace = r.get_int("first_k_dense_replace", d.first_dense);
     c.moe_layer_freq = r.get_int("moe_layer_freq", 1);
-    c.n_group = r.get_optional_int("n_group", v3 ? 8 : 1, 1);
-    c.topk_group = r.get_optional_int("topk_group", v3 ? 4 : 1, 1);
-    c.scoring_func = parse_scoring(r, r.get_string("scoring_func", v3 ? "sigmoid" : "softmax"));
-    c.topk_method = parse_topk(r, r.get_string("topk_method", v3 ? "noaux_tc" : "greedy"));
-    c.norm_topk_prob = r.get_bool("norm_topk_prob", v3);
-    c.routed_scaling_factor = r.get_double("routed_scaling_factor", v3 ? 2.5 : 1.0);
+    c.n_group = r.get_optional_int("n_group", d.groups, 1);
+    c.topk_group = r.get_optional_int("topk_group", d.topk_groups, 1);
+    // transformers reads neither key: V2 routes with softmax scores, V3 and GLM with sigmoid
+    // scores and noaux_tc (DeepSeek's own code refuses any other pairing).
+    c.scoring_func = parse_scoring(r, r.get_string("scoring_func", v2 ? "softmax" : "sigmoid"));
+    c.topk_method = parse_topk(r, r.get_string("topk_method", v2 ? "greedy" : "noaux_tc"));
+    if (v2 && c.scoring_func != ScoringFunc::Softmax)
+        r.fail("scoring_func", "is 'sigmoid'; deepseek_v2 routes with softmax scores");
+    if (v2 && c.topk_method == TopkMethod::NoauxTc)
+        r.fail("topk_method",
+               "is 'noaux_tc'; deepseek_v2 routes with greedy or group_limited_greedy");
+    if (!v2 && c.scoring_func != ScoringFunc::Sigmoid)
+        r.fail("scoring_func", "is 'softmax'; " + type + " routes with sigmoid scores");
+    if (!v2 && c.topk_method != TopkMethod::NoauxTc)
+        r.fail("topk_method",
+               "is '" + r.get_string("topk_method", "") + "'; " + type + " routes with noaux_tc");
+    c.norm_topk_prob = r.get_bool("norm_topk_prob", d.norm_topk_prob);
+    if (v2) c.norm_topk_prob = false;  // transformers' DeepseekV2 never reads it
+    c.routed_scaling_factor = r.get_double("routed_scaling_factor", d.routed_scaling);
     c.tie_word_embeddings = r.get_bool("tie_word_embeddings", false);
-    c.bos_token_id = r.get_optional_int("bos_token_id", v3 ? 0 : 1, -1);
+    c.quantization = parse_quantization(j, source);
+    c.bos_token_id = r.get_optional_int("bos_token_id", d.bos, -1);
     c.eos_token_ids = r.get_int_list("eos_token_id");
-    if (!r.has("eos_token_id")) c.eos_token_ids = {v3 ? 1 : 2};
+    if (!r.has("eos_token_id")) c.eos_token_ids = {d.eos};
+    // Multi-token-prediction layers are stored after the last layer (model.layers.L...); the
+    // weights binder never asks for them, so they are skipped whatever their dtype.
+    if (r.get_int("num_nextn_predict_layers", 0) < 0)
+        r.fail("num_nextn_predict_layers", "must not be negative");
 
     std::string act = r.get_string("hidden_act", "silu");
-    if (act != "silu") r.fail("hidden_act", "is '" + act + "'; DeepSeek models use silu");
+    if (act != "silu")
+        r.fail("hidden_act", "is '" + act + "'; DeepSeek and GLM MLA models use silu");
     if (r.get_bool("attention_bias", false)) r.fail("attention_bias", "true is not supported");
     if (r.get_bool("mlp_bias", false)) r.fail("mlp_bias", "true is not supported");
 
@@ -283,6 +487,36 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     if (c.bos_token_id >= c.vocab_size) r.fail("bos_token_id", "is not below vocab_size");
     for (int e : c.eos_token_ids)
         if (e < 0 || e >= c.vocab_size) r.fail("eos_token_id", "is outside the vocabulary");
+
+    // Which layers are MoE. DeepSeek: first_k_dense_replace (mlp_layer_types, where a config has
+    // it, must agree). GLM: transformers reads only mlp_layer_types, by default one dense layer
+    // and then MoE; first_k_dense_replace or moe_layer_freq, where given, must agree with it.
+    const std::vector<bool> by_count =
+        moe_layers_by_count(c.num_hidden_layers, c.first_k_dense_replace, c.moe_layer_freq);
+    const bool has_list = r.has("mlp_layer_types");
+    std::vector<bool> listed =
+        has_list ? parse_mlp_layer_types(j, r, c.num_hidden_layers) : std::vector<bool>{};
+    if (!glm && has_list && listed != by_count)
+        r.fail("mlp_layer_types",
+               "disagrees with first_k_dense_replace and moe_layer_freq, by which " + type +
+                   " places its MoE layers");
+    if (glm) {
+        if (!has_list) listed = moe_layers_by_count(c.num_hidden_layers, 1, 1);
+        if ((r.has("first_k_dense_replace") || r.has("moe_layer_freq")) && listed != by_count)
+            r.fail(r.has("first_k_dense_replace") ? "first_k_dense_replace" : "moe_layer_freq",
+                   "disagrees with " +
+                       std::string(has_list ? "mlp_layer_types"
+                                            : "glm4_moe_lite's layer pattern (one dense layer, "
+                                              "then MoE; transformers reads only "
+                                              "mlp_layer_types)") +
+                       "; give mlp_layer_types to say which layers are MoE");
+        c.moe_layers = listed;
+        // For display: the dense layers before the first MoE one.
+        c.first_k_dense_replace = 0;
+        while (c.first_k_dense_replace < c.num_hidden_layers && !listed[c.first_k_dense_replace])
+            ++c.first_k_dense_replace;
+        c.moe_layer_freq = 1;
+    }
 
     bool any_dense = false, any_moe = false;
     for (int l = 0; l < c.num_hidden_layers; ++l)

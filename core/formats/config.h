@@ -1,6 +1,8 @@
 #pragma once
-// The model's shape and options, read from a checkpoint's config.json (deepseek_v2 / deepseek_v3),
-// with the defaults those model types have in transformers when a key is absent.
+// The model's shape and options, read from a checkpoint's config.json (deepseek_v2, deepseek_v3
+// and kimi_k2 read as deepseek_v3, glm4_moe_lite), with the defaults those model types have in
+// transformers when a key is absent. Every way the types differ in the math is a field here; the
+// forward never asks which type it runs.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -9,7 +11,7 @@
 
 namespace lc {
 
-enum class ModelType { DeepseekV2, DeepseekV3 };
+enum class ModelType { DeepseekV2, DeepseekV3, Glm4MoeLite };
 enum class RopeType { Default, Linear, Yarn };
 enum class ScoringFunc { Softmax, Sigmoid };
 enum class TopkMethod { Greedy, GroupLimitedGreedy, NoauxTc };
@@ -25,6 +27,14 @@ struct RopeConfig {
     double mscale_all_dim = 0.0;    // 0: not set
     double attention_factor = 0.0;  // 0: derived from factor and mscale (transformers' rule)
     bool truncate = true;
+};
+
+// quantization_config: absent, or DeepSeek's block-scaled FP8 (the one kind LatentChat loads;
+// the weights are dequantized to BF16 at load, docs/design.md section 2.1).
+struct QuantizationConfig {
+    bool fp8 = false;      // linear weights may be F8_E4M3 with *_scale_inv block scales
+    int block_rows = 128;  // weight_block_size
+    int block_cols = 128;
 };
 
 struct ModelConfig {
@@ -57,17 +67,25 @@ struct ModelConfig {
     int topk_group = 1;
     ScoringFunc scoring_func = ScoringFunc::Softmax;
     TopkMethod topk_method = TopkMethod::Greedy;
+    // Divide the chosen experts' weights by their sum. Always false for deepseek_v2, whose
+    // transformers class ignores the key (docs/design.md section 4.5).
     bool norm_topk_prob = false;
     double routed_scaling_factor = 1.0;
+    // Per layer, true where the MLP is MoE (glm4_moe_lite's mlp_layer_types); empty:
+    // first_k_dense_replace and moe_layer_freq decide.
+    std::vector<bool> moe_layers;
 
     bool tie_word_embeddings = false;
+    QuantizationConfig quantization;
     int bos_token_id = -1;
     std::vector<int> eos_token_ids;
 
     int qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
     bool is_moe_layer(int layer) const {
-        return n_routed_experts > 0 && layer >= first_k_dense_replace &&
-               layer % moe_layer_freq == 0;
+        if (n_routed_experts <= 0) return false;
+        if (!moe_layers.empty())
+            return layer >= 0 && layer < static_cast<int>(moe_layers.size()) && moe_layers[layer];
+        return layer >= first_k_dense_replace && layer % moe_layer_freq == 0;
     }
     // 1/sqrt(qk_head_dim), times mscale^2 under YaRN with mscale_all_dim (docs/design.md 4).
     double softmax_scale() const;
