@@ -13,7 +13,7 @@ RoutingParams RoutingParams::from(const ModelConfig& c) {
     if (c.topk_method != TopkMethod::Greedy && c.n_group > 1)
         p.group_method = c.topk_method == TopkMethod::GroupLimitedGreedy ? 1 : 2;
     // transformers' DeepseekV2 ignores norm_topk_prob; V3 renormalises (core/moe_routing.cpp).
-    p.renormalize = c.norm_topk_prob && c.model_type == ModelType::DeepseekV3 ? 1 : 0;
+    p.renormalize = c.norm_topk_prob ? 1 : 0;  // the parser settles it per model type
     p.scaling = static_cast<float>(c.routed_scaling_factor);
     return p;
 }

@@ -543,6 +543,7 @@ private slots:
     void routingKeysMustMatchTheModelType();
     void unknownKeys_data();
     void unknownKeys();
+    void unknownHarmlessKeysLoadAndAreListed();
     void ignoredKeysAndNullsAreAccepted();
     void errorsNameTheKey_data();
     void errorsNameTheKey();
@@ -1128,7 +1129,7 @@ void TestConfig::unknownKeys_data() {
     QTest::addColumn<QString>("needles");
     QTest::newRow("sliding_window") << "v2"
                                     << R"({"sliding_window": 4096})"
-                                    << "sliding_window|not a key";
+                                    << "sliding_window|does not implement";
     QTest::newRow("qk_layernorm") << "v3"
                                   << R"({"qk_layernorm": true})"
                                   << "qk_layernorm";
@@ -1138,7 +1139,7 @@ void TestConfig::unknownKeys_data() {
     QTest::newRow("index_topk (DSA)") << "v3"
                                       << R"({"index_topk": 2048})"
                                       << "index_topk";
-    QTest::newRow("unknown rope key") << "v2"
+    QTest::newRow("llama 4 rope key") << "v2"
                                       << R"({"rope_scaling": {"llama_4_scaling_beta": 0.1}})"
                                       << "rope_scaling.llama_4_scaling_beta";
     QTest::newRow("partial_rotary_factor 0.5") << "glm"
@@ -1161,6 +1162,17 @@ void TestConfig::unknownKeys_data() {
 
 void TestConfig::unknownKeys() {
     expect_error_for_row();
+}
+
+void TestConfig::unknownHarmlessKeysLoadAndAreListed() {
+    // A derived checkpoint's own extra keys must not stop it from loading; info lists them.
+    json j = v3_published();
+    j["my_finetune_note"] = "v2 of our merge";
+    j["rope_scaling"]["finetuned"] = true;
+    const lc::ModelConfig c = lc::ModelConfig::from_json(j, kSource);
+    QCOMPARE(c.unread_keys,
+             (std::vector<std::string>{"my_finetune_note", "rope_scaling.finetuned"}));
+    QVERIFY(lc::ModelConfig::from_json(v3_published(), kSource).unread_keys.empty());
 }
 
 void TestConfig::ignoredKeysAndNullsAreAccepted() {

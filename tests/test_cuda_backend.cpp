@@ -121,7 +121,7 @@ QString model_dir(const QString& fixture, const QJsonObject& ref) {
     return QString(LC_FIXTURES_DIR) + "/" + fixture;
 }
 QStringList fixtures() {
-    return {"v2_moe", "v2_group", "v3_yarn", "dense", "bundled_model"};
+    return {"v2_moe", "v2_group", "v3_yarn", "dense", "bundled_model", "glm4_moe_lite"};
 }
 QString id_list(const QJsonArray& ids) {
     QStringList parts;

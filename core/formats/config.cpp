@@ -101,16 +101,30 @@ json read_json_file(const std::filesystem::path& path) {
     }
 }
 
-const char* const kUnknownKey =
-    "is not a key LatentChat knows, so it cannot tell whether it changes the model's math "
-    "(delete it from config.json if it does not)";
+// Keys of published configs of other architectures that change the math in ways LatentChat does
+// not implement: a model carrying one must not load and compute something else.
+// clang-format off
+const std::set<std::string_view> kUnsupportedKeys = {
+    "sliding_window", "qk_layernorm", "use_qk_norm", "index_topk", "index_n_heads",
+    "index_head_dim", "attention_chunk_size", "layer_types", "use_sliding_window",
+    // rope_scaling variants of other families
+    "llama_4_scaling_beta", "short_factor", "long_factor", "low_freq_factor", "high_freq_factor"};
+// clang-format on
 
-// Every key of `object` that is not null must be in `known`; config.json keys LatentChat has not
-// checked might change the math (a null one is taken as absent, as everywhere here).
-void reject_unknown_keys(const json& object, const KeyReader& r,
-                         const std::set<std::string_view>& known) {
-    for (auto it = object.begin(); it != object.end(); ++it)
-        if (!it->is_null() && !known.count(it.key())) r.fail(it.key().c_str(), kUnknownKey);
+// Sorts the keys of `object` that are not null and not in `known`: one of kUnsupportedKeys is an
+// error naming it; any other goes to `unread` (shown by `info`), so a harmless extra key in a
+// derived checkpoint does not stop it from loading.
+void check_keys(const json& object, const KeyReader& r, const std::set<std::string_view>& known,
+                const std::string& prefix, std::vector<std::string>& unread) {
+    for (auto it = object.begin(); it != object.end(); ++it) {
+        if (it->is_null() || known.count(it.key())) continue;
+        if (kUnsupportedKeys.count(it.key()))
+            r.fail(it.key().c_str(),
+                   "changes the model's math in a way LatentChat does not "
+                   "implement (" +
+                       it->dump() + ")");
+        unread.push_back(prefix + it.key());
+    }
 }
 
 // transformers rotates qk_rope_head_dim * partial_rotary_factor dimensions (head_dim is the rope
@@ -133,7 +147,8 @@ RopeType parse_rope_type(const KeyReader& r, const char* key, const std::string&
 
 // `rope_scaling` (published DeepSeek spelling, "type") or `rope_parameters` (transformers 5,
 // "rope_type", with rope_theta inside).
-RopeConfig parse_rope(const json& j, const std::string& source, double default_theta) {
+RopeConfig parse_rope(const json& j, const std::string& source, double default_theta,
+                      std::vector<std::string>& unread) {
     RopeConfig rope;
     KeyReader top(j, source);
     rope.theta = top.get_double("rope_theta", default_theta);
@@ -160,11 +175,11 @@ RopeConfig parse_rope(const json& j, const std::string& source, double default_t
     const json& block = j.at(block_key);
     if (!block.is_object()) top.fail(block_key, "must be an object");
     KeyReader r(block, source, std::string(block_key) + ".");
-    reject_unknown_keys(
-        block, r,
-        {"type", "rope_type", "rope_theta", "factor", "original_max_position_embeddings",
-         "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "attention_factor", "truncate",
-         "partial_rotary_factor"});
+    check_keys(block, r,
+               {"type", "rope_type", "rope_theta", "factor", "original_max_position_embeddings",
+                "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "attention_factor",
+                "truncate", "partial_rotary_factor"},
+               std::string(block_key) + ".", unread);
     check_partial_rotary(r);
     std::string type = r.get_string("rope_type", r.get_string("type", "default"));
     rope.type = parse_rope_type(r, r.has("rope_type") ? "rope_type" : "type", type);
@@ -391,9 +406,9 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
                                  "'; LatentChat runs deepseek_v2, deepseek_v3 (and kimi_k2) and "
                                  "glm4_moe_lite");
     }
-    for (auto it = j.begin(); it != j.end(); ++it)
-        if (!it->is_null() && !kReadKeys.count(it.key()) && !kIgnoredKeys.count(it.key()))
-            r.fail(it.key().c_str(), kUnknownKey);
+    std::set<std::string_view> known = kReadKeys;
+    known.insert(kIgnoredKeys.begin(), kIgnoredKeys.end());
+    check_keys(j, r, known, "", c.unread_keys);
     const bool v2 = c.model_type == ModelType::DeepseekV2;
     const bool glm = c.model_type == ModelType::Glm4MoeLite;
     const TypeDefaults& d = v2 ? kV2Defaults : glm ? kGlmDefaults : kV3Defaults;
@@ -412,7 +427,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     c.qk_nope_head_dim = r.get_int("qk_nope_head_dim", d.nope);
     c.qk_rope_head_dim = r.get_int("qk_rope_head_dim", d.rope);
     c.v_head_dim = r.get_int("v_head_dim", d.v);
-    c.rope = parse_rope(j, source, 10000.0);
+    c.rope = parse_rope(j, source, 10000.0, c.unread_keys);
     check_partial_rotary(r);
     // transformers' DeepseekV2 has no rope_interleave switch: its RoPE is always interleaved.
     c.rope_interleave = v2 ? true : r.get_bool("rope_interleave", true);

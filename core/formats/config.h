@@ -74,6 +74,9 @@ struct ModelConfig {
     // Per layer, true where the MLP is MoE (glm4_moe_lite's mlp_layer_types); empty:
     // first_k_dense_replace and moe_layer_freq decide.
     std::vector<bool> moe_layers;
+    // Keys of config.json LatentChat does not read and does not know to be harmless (`info` lists
+    // them); known math-changing keys of other architectures are errors instead.
+    std::vector<std::string> unread_keys;
 
     bool tie_word_embeddings = false;
     QuantizationConfig quantization;
