@@ -76,7 +76,7 @@ int cmd_info(const std::vector<std::string>& argv) {
     // info reads the config and the headers only; the shapes are checked like a load.
     ModelConfig c = ModelConfig::load(dir);
     SafetensorsArchive archive = SafetensorsArchive::open_dir(dir);
-    ModelWeights w = ModelWeights::bind(c, archive);
+    ModelWeights w = ModelWeights::bind(c, archive, BindMode::CheckOnly);
     int64_t params = 0;
     for (const auto& name : archive.names())
         params += archive.get(name).numel();
@@ -125,6 +125,12 @@ int cmd_info(const std::vector<std::string>& argv) {
         j["cache_elements_per_token"] = {
             {"mla", mla * L}, {"mha", mha * L}, {"gqa", gqa * L}, {"mqa", mqa * L}};
         j["mha_over_mla"] = static_cast<double>(mha) / mla;
+        if (w.fp8_matrices)
+            j["fp8"] = {
+                {"matrices", w.fp8_matrices},
+                {"weight_block_size", {c.quantization.block_rows, c.quantization.block_cols}},
+                {"checkpoint_bytes", w.fp8_checkpoint_bytes},
+                {"dequantized_bf16_bytes", w.dequantized_bytes}};
         std::cout << j.dump(2) << "\n";
         return 0;
     }
@@ -132,8 +138,14 @@ int cmd_info(const std::vector<std::string>& argv) {
               << "type         " << c.model_type_name() << ", " << L << " layers (" << moe_layers
               << " MoE), hidden " << c.hidden_size << ", vocab " << c.vocab_size << "\n"
               << "parameters   " << params << " (" << archive.tensor_bytes() / 1048576.0
-              << " MiB of weights)\n"
-              << "attention    MLA: " << n_h << " heads, q_lora " << c.q_lora_rank << ", kv_lora "
+              << " MiB of weights)\n";
+    if (w.fp8_matrices)
+        std::cout << "fp8          " << w.fp8_matrices << " matrices stored as FP8 E4M3 in "
+                  << c.quantization.block_rows << "x" << c.quantization.block_cols << " blocks ("
+                  << w.fp8_checkpoint_bytes / 1048576.0
+                  << " MiB with scales) are dequantized to BF16 at load: " << w.dequantized_bytes
+                  << " bytes (" << w.dequantized_bytes / 1048576.0 << " MiB)\n";
+    std::cout << "attention    MLA: " << n_h << " heads, q_lora " << c.q_lora_rank << ", kv_lora "
               << c.kv_lora_rank << ", nope " << c.qk_nope_head_dim << ", rope "
               << c.qk_rope_head_dim << " (" << rope_type_name(c.rope.type) << "), v "
               << c.v_head_dim << "\n";

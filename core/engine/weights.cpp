@@ -1,8 +1,16 @@
 #include "engine/weights.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <new>
 #include <sstream>
+#include <system_error>
+#include <thread>
 
 #include "base/error.h"
+#include "formats/fp8.h"
 
 namespace lc {
 namespace {
@@ -16,23 +24,38 @@ std::string shape_text(const std::vector<int64_t>& shape) {
     return s.str();
 }
 
+// One FP8 matrix to dequantize into its place in ModelWeights::dequantized.
+struct Fp8Job {
+    Fp8Matrix source;
+    uint16_t* out = nullptr;
+};
+
+// Binds the tensors. Without `dequantize_to` (the first pass) FP8 matrices are only checked
+// and counted; with it (the second pass, same order) each gets its slice of that buffer.
 class Binder {
 public:
-    Binder(const SafetensorsArchive& archive) : archive_(archive) {}
+    Binder(const ModelConfig& config, const SafetensorsArchive& archive,
+           uint16_t* dequantize_to = nullptr)
+        : config_(config), archive_(archive), dequantize_to_(dequantize_to) {}
 
     const TensorView& tensor(const std::string& name, std::vector<int64_t> shape) {
         const TensorView& t = archive_.get(name);
-        if (t.dtype == DType::Other)
+        if (t.dtype == DType::Other) {
+            if (is_fp8_e4m3_dtype_text(t.dtype_text.c_str()))
+                throw Error(t.file + ": tensor '" + name + "' has dtype " + t.dtype_text +
+                            "; FP8 is read only for 2-D linear weights with block scales");
             throw Error(t.file + ": tensor '" + name + "' has dtype " + t.dtype_text +
-                        "; LatentChat reads F32, F16 and BF16 weights");
-        if (t.shape != shape)
-            throw Error(t.file + ": tensor '" + name + "' has shape " + shape_text(t.shape) +
-                        " but config.json implies " + shape_text(shape));
+                        "; LatentChat reads F32, F16 and BF16 weights, and F8_E4M3 ones with "
+                        "block scales");
+        }
+        check_shape(t, shape);
         return t;
     }
 
     WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
-        const TensorView& t = tensor(name, {rows, cols});
+        const TensorView& t = archive_.get(name);
+        if (is_fp8_e4m3_dtype_text(t.dtype_text.c_str())) return fp8_matrix(t, rows, cols);
+        tensor(name, {rows, cols});
         bytes += t.nbytes;
         return WeightMatrix{t.data, t.dtype, rows, cols, cols};
     }
@@ -75,16 +98,110 @@ public:
         return f;
     }
 
-    size_t bytes = 0;
+    size_t bytes = 0;                 // what the forward reads (FP8 matrices as BF16)
+    int64_t fp8_elements = 0;         // of all FP8 matrices so far
+    size_t fp8_matrices = 0;          // how many
+    size_t fp8_checkpoint_bytes = 0;  // their bytes and their scales' in the checkpoint
+    std::vector<Fp8Job> jobs;         // second pass only
 
 private:
+    void check_shape(const TensorView& t, const std::vector<int64_t>& shape) const {
+        if (t.shape != shape)
+            throw Error(t.file + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) +
+                        " but config.json implies " + shape_text(shape));
+    }
+
+    // W [rows, cols] of F8_E4M3 and W_scale_inv [ceil(rows/br), ceil(cols/bc)] (formats/fp8.h).
+    WeightMatrix fp8_matrix(const TensorView& t, int64_t rows, int64_t cols) {
+        const QuantizationConfig& q = config_.quantization;
+        if (!q.fp8)
+            throw Error(t.file + ": tensor '" + t.name + "' is " + t.dtype_text +
+                        " (FP8), but config.json has no quantization_config with quant_method "
+                        "fp8 to say how it is scaled");
+        check_shape(t, {rows, cols});
+        const std::string scale_name = t.name + "_scale_inv";
+        const TensorView* s = archive_.find(scale_name);
+        if (s == nullptr)
+            throw Error(t.file + ": tensor '" + t.name + "' is " + t.dtype_text +
+                        " but its block scales '" + scale_name +
+                        "' are missing from the checkpoint");
+        if (s->dtype == DType::Other)
+            throw Error(s->file + ": tensor '" + scale_name + "' has dtype " + s->dtype_text +
+                        "; block scales must be F32 (or F16, BF16)");
+        const std::vector<int64_t> want = {fp8_scale_blocks(rows, q.block_rows),
+                                           fp8_scale_blocks(cols, q.block_cols)};
+        if (s->shape != want)
+            throw Error(s->file + ": tensor '" + scale_name + "' has shape " +
+                        shape_text(s->shape) + ", but weight " + shape_text(t.shape) +
+                        " in blocks of config.json's quantization_config.weight_block_size [" +
+                        std::to_string(q.block_rows) + ", " + std::to_string(q.block_cols) +
+                        "] needs " + shape_text(want));
+        for (int64_t i = 0; i < want[0] * want[1]; ++i) {
+            const float v = load_as_f32(s->data, s->dtype, static_cast<size_t>(i));
+            if (!std::isfinite(v))
+                throw Error(s->file + ": tensor '" + scale_name + "' holds a scale that is not " +
+                            "finite (" + std::to_string(v) + ") for block [" +
+                            std::to_string(i / want[1]) + ", " + std::to_string(i % want[1]) + "]");
+        }
+        int64_t n = 0;
+        if (__builtin_mul_overflow(rows, cols, &n) ||
+            __builtin_add_overflow(fp8_elements, n, &fp8_elements))
+            throw Error("the FP8 weights are too large to dequantize (at tensor '" + t.name + "')");
+        fp8_matrices += 1;
+        fp8_checkpoint_bytes += t.nbytes + s->nbytes;
+        bytes += static_cast<size_t>(n) * dtype_size(DType::BF16);
+        if (dequantize_to_ == nullptr) return WeightMatrix{nullptr, DType::BF16, rows, cols, cols};
+        uint16_t* out = dequantize_to_ + (fp8_elements - n);
+        const Fp8Matrix m{static_cast<const uint8_t*>(t.data),
+                          s->data,
+                          s->dtype,
+                          rows,
+                          cols,
+                          q.block_rows,
+                          q.block_cols};
+        jobs.push_back({m, out});
+        return WeightMatrix{out, DType::BF16, rows, cols, cols};
+    }
+
+    const ModelConfig& config_;
     const SafetensorsArchive& archive_;
+    uint16_t* dequantize_to_;
 };
 
-}  // namespace
+// Dequantizes every job, in pieces of about 256K weights spread over the hardware threads
+// (once, at load; a DeepSeek-size checkpoint has billions of weights).
+void dequantize_all(const std::vector<Fp8Job>& jobs) {
+    struct Piece {
+        const Fp8Job* job;
+        int64_t begin, end;
+    };
+    std::vector<Piece> pieces;
+    for (const Fp8Job& j : jobs) {
+        const int64_t step =
+            std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, j.source.cols));
+        for (int64_t r = 0; r < j.source.rows; r += step)
+            pieces.push_back({&j, r, std::min(j.source.rows, r + step)});
+    }
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+        for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < pieces.size();)
+            dequantize_fp8_rows(pieces[i].job->source, pieces[i].begin, pieces[i].end,
+                                pieces[i].job->out);
+    };
+    const size_t helpers =
+        std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), pieces.size()) - 1;
+    std::vector<std::jthread> threads;
+    for (size_t k = 0; k < helpers; ++k) {
+        try {
+            threads.emplace_back(work);
+        } catch (const std::system_error&) {
+            break;  // fewer threads; this one does the rest
+        }
+    }
+    work();
+}
 
-ModelWeights ModelWeights::bind(const ModelConfig& c, const SafetensorsArchive& archive) {
-    Binder b(archive);
+ModelWeights bind_all(const ModelConfig& c, Binder& b) {
     ModelWeights w;
     const int64_t d = c.hidden_size;
     const int64_t n_h = c.num_attention_heads;
@@ -139,6 +256,37 @@ ModelWeights ModelWeights::bind(const ModelConfig& c, const SafetensorsArchive& 
             L.shared = b.ffn(m + "shared_experts.", d, inter * c.n_shared_experts);
     }
     w.matrix_bytes = b.bytes;
+    w.fp8_matrices = b.fp8_matrices;
+    w.fp8_checkpoint_bytes = b.fp8_checkpoint_bytes;
+    w.dequantized_bytes = static_cast<size_t>(b.fp8_elements) * dtype_size(DType::BF16);
+    return w;
+}
+
+}  // namespace
+
+ModelWeights ModelWeights::bind(const ModelConfig& c, const SafetensorsArchive& archive,
+                                BindMode mode) {
+    // First pass: every tensor checked and the FP8 weights counted, before any allocation.
+    Binder plan(c, archive);
+    ModelWeights w = bind_all(c, plan);
+    if (plan.fp8_elements == 0 || mode == BindMode::CheckOnly) return w;
+
+    const int64_t n = plan.fp8_elements;
+    if (static_cast<uint64_t>(n) > SIZE_MAX / dtype_size(DType::BF16))
+        throw Error("the FP8 weights are too large to dequantize to BF16 in this address space");
+    std::shared_ptr<uint16_t[]> buffer;
+    try {
+        buffer.reset(new uint16_t[static_cast<size_t>(n)]);
+    } catch (const std::bad_alloc&) {
+        throw Error("dequantizing the FP8 weights to BF16 needs " +
+                    std::to_string(w.dequantized_bytes / 1048576) +
+                    " MiB of memory, which could not be allocated");
+    }
+    // Second pass, same order: each FP8 matrix gets its slice of the buffer.
+    Binder fill(c, archive, buffer.get());
+    w = bind_all(c, fill);
+    dequantize_all(fill.jobs);
+    w.dequantized = std::move(buffer);
     return w;
 }
 

@@ -1,7 +1,10 @@
 #pragma once
 // The model's tensors, found by their published names and checked against the config before
 // the first token. Matrices stay in the mapped checkpoint (or wherever the backend put them);
-// norm vectors and router biases are small and kept as f32 copies.
+// norm vectors and router biases are small and kept as f32 copies. FP8 block-scaled matrices
+// are the exception: dequantized to BF16 once, at bind (docs/design.md section 2.1).
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/weight_matrix.h"
@@ -46,16 +49,29 @@ struct LayerWeights {
     FeedForwardWeights shared;  // intermediate = n_shared * moe_intermediate (0: none)
 };
 
+enum class BindMode {
+    Load,       // FP8 matrices are dequantized to BF16 (held in ModelWeights::dequantized)
+    CheckOnly,  // everything is checked, nothing allocated; FP8 matrices get data == nullptr
+};
+
 struct ModelWeights {
     WeightMatrix embed;  // [vocab, d]
     ParamVector final_norm;
     WeightMatrix lm_head;  // [vocab, d] (the embedding when tied)
     std::vector<LayerWeights> layers;
-    size_t matrix_bytes = 0;  // bytes of all matrices the forward reads
+    size_t matrix_bytes = 0;  // bytes of all matrices the forward reads (FP8 ones as BF16)
 
-    // Finds every tensor the config implies and checks its dtype and shape.
-    // Throws lc::Error naming the tensor and the file on any mismatch.
-    static ModelWeights bind(const ModelConfig& config, const SafetensorsArchive& archive);
+    // The BF16 copies of the checkpoint's FP8 matrices, one allocation; shared so that a copy
+    // of this struct still points at live memory.
+    std::shared_ptr<uint16_t[]> dequantized;
+    size_t fp8_matrices = 0;          // matrices stored as F8_E4M3 in the checkpoint
+    size_t fp8_checkpoint_bytes = 0;  // their bytes and their *_scale_inv's in the checkpoint
+    size_t dequantized_bytes = 0;     // their BF16 copies (allocated only under BindMode::Load)
+
+    // Finds every tensor the config implies and checks its dtype and shape; FP8 matrices also
+    // their block scales. Throws lc::Error naming the tensor and the file on any mismatch.
+    static ModelWeights bind(const ModelConfig& config, const SafetensorsArchive& archive,
+                             BindMode mode = BindMode::Load);
 };
 
 }  // namespace lc
