@@ -19,6 +19,7 @@ int cmd_perplexity(const std::vector<std::string>& argv);
 int cmd_bench(const std::vector<std::string>& argv);
 int cmd_bench_kernels(const std::vector<std::string>& argv);
 int cmd_history(const std::vector<std::string>& argv);
+int cmd_render(const std::vector<std::string>& argv);
 int cmd_tokenize(const std::vector<std::string>& argv);
 
 // Shared by the commands that load a model.

@@ -41,6 +41,9 @@ commands:
   tokenize    --model DIR (--file F | --text STRING) [--bench [--repeat N]]
               the text's token ids, comma-separated (tokenizer files alone suffice);
               --bench: encoding speed in MB/s instead (JSON)
+  render      --model DIR --messages FILE.json [--no-generation-prompt]
+              the prompt the model's chat template makes of a conversation (a list of
+              messages, or {"messages", "tools", ...}), as transformers renders it; no weights
   history     --db FILE (list | show ID | search TEXT [--from DATE] [--to DATE] [--model ID]
               | export ID|all --format md|json [--out F] | import FILE)
               the conversations of a history database
@@ -73,6 +76,7 @@ int main(int argc, char** argv) {
         if (command == "perplexity") return lc::cli::cmd_perplexity(args);
         if (command == "bench") return lc::cli::cmd_bench(args);
         if (command == "history") return lc::cli::cmd_history(args);
+        if (command == "render") return lc::cli::cmd_render(args);
         if (command == "bench-resume") return lc::cli::cmd_bench_resume(args);
         if (command == "bench-kernels") return lc::cli::cmd_bench_kernels(args);
         if (command == "bench-history") return lc::cli::cmd_bench_history(args);

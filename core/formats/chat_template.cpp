@@ -7,6 +7,8 @@
 
 #include "base/error.h"
 #include "formats/chat_template.h"
+#include "formats/jinja/pyjson.h"
+#include "formats/jinja/template.h"
 
 namespace lc {
 
@@ -34,7 +36,74 @@ std::string quoted(std::string_view key) {
     return out;
 }
 
+std::string read_text(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open " + path.string() + ".");
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return buffer.str();
+}
+
+// The special tokens of tokenizer_config.json as transformers' special_tokens_map has them:
+// strings (an AddedToken object gives its "content"), empty ones left out.
+nlohmann::ordered_json special_tokens_of(const nlohmann::ordered_json& config) {
+    auto text = [](const nlohmann::ordered_json& v) -> std::string {
+        const nlohmann::ordered_json& t = v.is_object() && v.contains("content") ? v["content"] : v;
+        return t.is_string() ? t.get<std::string>() : std::string();
+    };
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
+                            "cls_token", "mask_token"}) {
+        if (!config.contains(key)) continue;
+        const std::string t = text(config[key]);
+        if (!t.empty()) out[key] = t;
+    }
+    if (config.contains("additional_special_tokens") &&
+        config["additional_special_tokens"].is_array()) {
+        nlohmann::ordered_json extra = nlohmann::ordered_json::array();
+        for (const auto& v : config["additional_special_tokens"])
+            extra.push_back(text(v));
+        if (!extra.empty()) out["additional_special_tokens"] = extra;
+    }
+    return out;
+}
+
+std::shared_ptr<const jinja::Template> parse_jinja(const std::string& source,
+                                                   const std::string& where) {
+    try {
+        return std::make_shared<const jinja::Template>(source);
+    } catch (const jinja::TemplateError& e) {
+        throw Error(where + ": " + e.what());
+    }
+}
+
 }  // namespace
+
+ChatInput ChatInput::from_json(const nlohmann::ordered_json& j) {
+    ChatInput input;
+    if (j.is_array()) {
+        input.messages = j;
+    } else if (j.is_object()) {
+        if (!j.contains("messages")) throw Error("the conversation has no \"messages\"");
+        for (const auto& [key, value] : j.items()) {
+            if (key == "messages") {
+                input.messages = value;
+            } else if (key == "tools") {
+                input.tools = value;
+            } else {
+                input.variables[key] = value;
+            }
+        }
+    } else {
+        throw Error("a conversation is a list of messages or an object with \"messages\"");
+    }
+    if (!input.messages.is_array()) throw Error("\"messages\" must be a list of message objects");
+    for (const auto& m : input.messages)
+        if (!m.is_object()) throw Error("every message must be an object with \"role\"");
+    if (!input.tools.is_null() && !input.tools.is_array())
+        throw Error("\"tools\" must be a list of tool schemas");
+    return input;
+}
 
 ChatTemplate ChatTemplate::plain_default() {
     ChatTemplate t;
@@ -48,20 +117,67 @@ ChatTemplate ChatTemplate::plain_default() {
     return t;
 }
 
+ChatTemplate ChatTemplate::from_jinja(const std::string& source,
+                                      const nlohmann::ordered_json& special_tokens,
+                                      const std::string& where) {
+    ChatTemplate t;
+    t.jinja_ = parse_jinja(source, where);
+    t.special_tokens_ = special_tokens;
+    t.where_ = where;
+    t.bos_ = false;  // the template writes {{ bos_token }}
+    if (special_tokens.contains("eos_token"))
+        t.stop_.push_back(special_tokens["eos_token"].get<std::string>());
+    return t;
+}
+
 ChatTemplate ChatTemplate::load(const std::filesystem::path& dir) {
-    const std::filesystem::path path = dir / "chat_template.json";
     std::error_code ec;
+    // A published model's Jinja template: chat_template.jinja, else tokenizer_config.json's.
+    const std::filesystem::path config_path = dir / "tokenizer_config.json";
+    nlohmann::ordered_json config = nlohmann::ordered_json::object();
+    if (std::filesystem::exists(config_path, ec)) {
+        try {
+            config = nlohmann::ordered_json::parse(read_text(config_path));
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(config_path.string() + " is not valid JSON: " + e.what());
+        }
+        if (!config.is_object()) throw Error(config_path.string() + " must hold a JSON object.");
+    }
+    const nlohmann::ordered_json special = special_tokens_of(config);
+    const std::filesystem::path jinja_path = dir / "chat_template.jinja";
+    if (std::filesystem::exists(jinja_path, ec))
+        return from_jinja(read_text(jinja_path), special, jinja_path.string());
+    if (config.contains("chat_template") && !config["chat_template"].is_null()) {
+        const std::string where = config_path.string() + " (chat_template)";
+        const nlohmann::ordered_json& tmpl = config["chat_template"];
+        if (tmpl.is_string()) return from_jinja(tmpl.get<std::string>(), special, where);
+        // A list of named templates: "default", and "tool_use" for conversations with tools.
+        const auto bad = [&] {
+            return Error(where + " must be a string or a list of {\"name\", \"template\"}.");
+        };
+        if (!tmpl.is_array()) throw bad();
+        std::optional<std::string> fallback, tool_use;
+        for (const auto& named : tmpl) {
+            if (!named.is_object() || !named.contains("name") || !named["name"].is_string() ||
+                !named.contains("template") || !named["template"].is_string())
+                throw bad();
+            const std::string name = named["name"].get<std::string>();
+            if (name == "default") fallback = named["template"].get<std::string>();
+            if (name == "tool_use") tool_use = named["template"].get<std::string>();
+        }
+        if (!fallback) throw Error(where + " has no template named \"default\".");
+        ChatTemplate t = from_jinja(*fallback, special, where + " \"default\"");
+        if (tool_use) t.jinja_tool_use_ = parse_jinja(*tool_use, where + " \"tool_use\"");
+        return t;
+    }
+
+    const std::filesystem::path path = dir / "chat_template.json";
     if (!std::filesystem::exists(path, ec)) return plain_default();
     const std::string where = path.string();
 
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("cannot open " + where + ".");
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(buffer.str());
+        j = nlohmann::json::parse(read_text(path));
     } catch (const nlohmann::json::exception& e) {
         throw Error(where + " is not valid JSON: " + e.what());
     }
@@ -122,6 +238,13 @@ ChatTemplate ChatTemplate::load(const std::filesystem::path& dir) {
 
 std::string ChatTemplate::render(std::span<const Message> messages,
                                  bool add_generation_prompt) const {
+    if (jinja_) {
+        ChatInput input;
+        for (const Message& m : messages)
+            input.messages.push_back({{"role", m.role}, {"content", m.content}});
+        input.add_generation_prompt = add_generation_prompt;
+        return render(input);
+    }
     std::string out;
     for (const Message& m : messages) {
         const std::string* tmpl = nullptr;
@@ -144,6 +267,43 @@ std::string ChatTemplate::render(std::span<const Message> messages,
     }
     if (add_generation_prompt) out += generation_prompt_;
     return out;
+}
+
+std::string ChatTemplate::render(const ChatInput& input) const {
+    if (!jinja_) {
+        // The simple formats know text messages by role, nothing more.
+        if (!input.tools.is_null())
+            throw Error("this model's chat format takes no tools (it has no Jinja template)");
+        std::vector<Message> messages;
+        for (const auto& m : input.messages) {
+            if (!m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+                !m["content"].is_string())
+                throw Error(
+                    "this model's chat format takes messages with a text \"role\" and "
+                    "\"content\" only (it has no Jinja template)");
+            messages.emplace_back(m["role"].get<std::string>(), m["content"].get<std::string>());
+        }
+        return render(messages, input.add_generation_prompt);
+    }
+    // apply_chat_template's variables: messages, tools, documents, add_generation_prompt, the
+    // special tokens, then the caller's.
+    jinja::Dict vars;
+    vars.set(jinja::Value("messages"), jinja::from_json(input.messages));
+    vars.set(jinja::Value("tools"), jinja::from_json(input.tools));
+    vars.set(jinja::Value("documents"), jinja::Value::none());
+    vars.set(jinja::Value("add_generation_prompt"), jinja::Value(input.add_generation_prompt));
+    for (const auto& [key, value] : special_tokens_.items())
+        vars.set(jinja::Value(key), jinja::from_json(value));
+    for (const auto& [key, value] : input.variables.items())
+        vars.set(jinja::Value(key), jinja::from_json(value));
+    const bool tool_use = jinja_tool_use_ && !input.tools.is_null();
+    try {
+        return (tool_use ? jinja_tool_use_ : jinja_)->render(vars);
+    } catch (const jinja::TemplateError& e) {
+        if (e.raised)
+            throw Error(where_ + ": the chat template refuses this conversation: " + e.what());
+        throw Error(where_ + ": " + e.what());
+    }
 }
 
 }  // namespace lc

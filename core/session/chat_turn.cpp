@@ -50,8 +50,11 @@ void ChatContext::forget() {
 }
 
 std::vector<int> ChatContext::prompt_tokens(const std::vector<Message>& messages) const {
-    // A follow-up: what was fed stays as it was, the new messages are rendered after it.
-    if (!fed_.empty() && fed_.size() < messages.size() && begins_with(messages, fed_)) {
+    // A follow-up: what was fed stays as it was, the new messages are rendered after it (where
+    // the template renders message by message; else all again, and set_context keeps the
+    // common prefix).
+    if (chat_.renders_incrementally() && !fed_.empty() && fed_.size() < messages.size() &&
+        begins_with(messages, fed_)) {
         std::vector<int> tokens = fed_tokens_;
         const std::span<const Message> added(messages.begin() + fed_.size(), messages.end());
         const std::vector<int> more = tokenizer_.encode(chat_.render(added, true), false);
@@ -141,6 +144,12 @@ void ChatContext::remember(std::vector<Message> messages, std::vector<int> token
     std::vector<int> reply = r.ids;
     if (r.reason == FinishReason::Eos && !reply.empty()) reply.pop_back();
     tokens.insert(tokens.end(), reply.begin(), reply.end());
+    if (!chat_.renders_incrementally()) {  // the tokens are not rendered on from (see above)
+        messages.emplace_back("assistant", r.text);
+        fed_ = std::move(messages);
+        fed_tokens_ = std::move(tokens);
+        return;
+    }
     const Message empty_reply("assistant", "");
     const std::string closed = chat_.render(std::span(&empty_reply, 1), false);
     const std::string opened = chat_.render({}, true);
