@@ -1,9 +1,13 @@
 // The generation loop: seeded sampling is repeatable, cancel stops within a token, stop strings
-// cut the text, streamed pieces add up to the decoded text, and a follow-up turn reuses the
-// cache yet gives what a full re-prefill gives.
+// and every EOS id end a reply, streamed pieces add up to the decoded text, and a follow-up
+// turn reuses the cache yet gives what a full re-prefill gives.
+#include <QTemporaryDir>
 #include <QtTest>
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "base/error.h"
@@ -20,10 +24,10 @@ struct Loaded {
     std::unique_ptr<lc::Tokenizer> tokenizer;
 };
 
-Loaded load() {
+Loaded load(const std::string& dir = kFixture) {
     Loaded l;
     lc::OpenOptions o;
-    o.path = kFixture;
+    o.path = dir;
     lc::OpenedModel opened = lc::open_model(o);
     l.model = std::move(opened.model);
     l.tokenizer = std::move(opened.tokenizer);
@@ -246,6 +250,76 @@ private slots:
         // Six exchanges of ~30 tokens each cannot all stay in 96 tokens.
         QVERIFY(dropped > 0);
         QVERIFY(messages.size() < 12);
+    }
+
+    // generation_config.json's eos_token_id may be a list (GLM, DeepSeek-V3.1 have several):
+    // each id in it ends a reply, not only the first one the tokenizer is given.
+    void every_eos_id_stops_generation() {
+        Loaded plain = load();
+        const auto free_run = run(plain, options(0.0f, 0, 6));  // greedy, EOS ignored
+        const int target = free_run.ids[2];
+        const auto first_at = static_cast<size_t>(
+            std::find(free_run.ids.begin(), free_run.ids.end(), target) - free_run.ids.begin());
+        int unused = 3;  // an id the greedy reply never produces
+        while (std::find(free_run.ids.begin(), free_run.ids.end(), unused) != free_run.ids.end())
+            ++unused;
+        const auto json_list = [](std::initializer_list<int> ids) {
+            std::string text = "[";
+            for (int id : ids) {
+                if (text.size() > 1) text += ", ";
+                text += std::to_string(id);
+            }
+            return text + "]";
+        };
+        const std::string lists[] = {json_list({unused, target}), json_list({target, unused}),
+                                     json_list({unused, unused + 1, target})};
+        for (const std::string& list : lists) {
+            QTemporaryDir tmp;
+            const std::filesystem::path dir = tmp.path().toStdString();
+            std::filesystem::copy(kFixture, dir, std::filesystem::copy_options::recursive);
+            std::ofstream(dir / "generation_config.json")
+                << R"({"bos_token_id": 1, "eos_token_id": )" << list << "}";
+            Loaded l = load(dir.string());
+            auto o = options(0.0f, 0, 6);
+            o.stop_at_eos = true;
+            const auto r = run(l, o);
+            QVERIFY2(r.reason == lc::FinishReason::Eos, list.c_str());
+            QCOMPARE(r.ids.size(), first_at + 1);
+            QCOMPARE(r.ids.back(), target);
+        }
+    }
+
+    // A Jinja template renders the whole conversation again for a follow-up (it sees all the
+    // messages); the session still prefills only what differs from what it holds.
+    void jinja_follow_up_renders_all_and_reuses_the_prefix() {
+        QTemporaryDir tmp;
+        const std::filesystem::path dir = tmp.path().toStdString();
+        std::filesystem::copy(kFixture, dir, std::filesystem::copy_options::recursive);
+        std::ofstream(dir / "chat_template.jinja")
+            << "{% for m in messages %}{% if m.role == 'user' %}User: {{ m.content }}\n"
+               "{% else %}Assistant: {{ m.content }}\n{% endif %}{% endfor %}"
+               "{% if add_generation_prompt %}Assistant:{% endif %}";
+        Loaded l = load(dir.string());
+        const lc::ChatTemplate templ = lc::ChatTemplate::load(dir);
+        QVERIFY(!templ.renders_incrementally());
+        lc::Session session(*l.model);
+        lc::ChatContext chat(session, *l.tokenizer, templ);
+        std::vector<lc::Message> messages = {{"user", "Once upon a time there was a cat."}};
+        chat.run(messages, options(0.0f, 0, 8), {}, nullptr);
+        const int first_prompt =
+            static_cast<int>(lc::encode_chat(*l.tokenizer, templ, messages, true).size());
+        messages = chat.messages();
+        messages.emplace_back("user", "Tell me more.");
+        const auto two = chat.run(messages, options(0.0f, 0, 8), {}, nullptr).generation;
+        QVERIFY2(two.reused_tokens >= first_prompt,
+                 qPrintable(QString("%1 reused of a first prompt of %2")
+                                .arg(two.reused_tokens)
+                                .arg(first_prompt)));
+        // The prompt fed is the template's whole conversation, as a fresh session would see it.
+        const std::vector<int> whole = lc::encode_chat(*l.tokenizer, templ, messages, true);
+        const std::vector<int>& held = chat.session().tokens();
+        QVERIFY(held.size() >= whole.size());
+        QVERIFY(std::equal(whole.begin(), whole.end(), held.begin()));
     }
 
     void bad_sampling_values_are_errors() {
