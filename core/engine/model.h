@@ -36,7 +36,11 @@ public:
     const std::filesystem::path& dir() const { return dir_; }
     Backend& backend() { return *backend_; }
     int64_t parameter_count() const { return parameters_; }
-    size_t weight_bytes() const { return archive_.tensor_bytes(); }
+    // Bytes the weights hold in memory: the checkpoint's, with FP8 matrices and their scales
+    // counted as the BF16 copies they became at load.
+    size_t weight_bytes() const {
+        return archive_.tensor_bytes() - weights_.fp8_checkpoint_bytes + weights_.dequantized_bytes;
+    }
     int max_batch() const { return options_.max_batch; }
     void set_attention_mode(AttentionMode mode) { options_.attention = mode; }
 
