@@ -1,5 +1,6 @@
 // latentchat-cli's commands beyond the fixtures' logits/generate: perplexity agrees with the
 // logits it is built from, the terminal chat reuses its cache between turns, bench prints JSON.
+#include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -25,6 +26,29 @@ class TestCliCommands : public QObject {
     Q_OBJECT
 
 private slots:
+    // A checkpoint whose config.json carries a key LatentChat does not read still loads, and
+    // `info` names the key.
+    void info_lists_unread_config_keys() {
+        QTemporaryDir tmp;
+        for (const QString& name : QDir(kModel).entryList(QDir::Files))
+            QVERIFY(QFile::copy(kModel + "/" + name, tmp.filePath(name)));
+        QFile cfg(tmp.filePath("config.json"));
+        QVERIFY(cfg.open(QIODevice::ReadOnly));
+        QJsonObject j = QJsonDocument::fromJson(cfg.readAll()).object();
+        cfg.close();
+        j["merge_note"] = "our own fine-tune";
+        QVERIFY(cfg.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        cfg.write(QJsonDocument(j).toJson());
+        cfg.close();
+        lc_test::CliResult r = run_cli({"info", "--model", tmp.path(), "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.describe()));
+        const QJsonArray unread =
+            QJsonDocument::fromJson(r.out).object()["unread_config_keys"].toArray();
+        QCOMPARE(unread, QJsonArray({"merge_note"}));
+        r = run_cli({"info", "--model", tmp.path()});
+        QVERIFY2(r.out.contains("does not read: merge_note"), r.out.constData());
+    }
+
     // perplexity's NLL and bits per byte, recomputed here from `logits` over the same tokens.
     void perplexity_matches_the_logits() {
         QTemporaryDir tmp;

@@ -131,6 +131,7 @@ int cmd_info(const std::vector<std::string>& argv) {
                 {"weight_block_size", {c.quantization.block_rows, c.quantization.block_cols}},
                 {"checkpoint_bytes", w.fp8_checkpoint_bytes},
                 {"dequantized_bf16_bytes", w.dequantized_bytes}};
+        j["unread_config_keys"] = c.unread_keys;
         std::cout << j.dump(2) << "\n";
         return 0;
     }
@@ -156,6 +157,12 @@ int cmd_info(const std::vector<std::string>& argv) {
     std::cout << "cache/token  elements over all layers: MLA " << mla * L << ", MHA " << mha * L
               << ", GQA-" << gqa_groups << " " << gqa * L << ", MQA " << mqa * L
               << "  (MHA / MLA = " << static_cast<double>(mha) / mla << ")\n";
+    if (!c.unread_keys.empty()) {
+        std::cout << "unread       config.json keys LatentChat does not read:";
+        for (const std::string& k : c.unread_keys)
+            std::cout << " " << k;
+        std::cout << "\n";
+    }
     return 0;
 }
 
