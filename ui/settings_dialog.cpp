@@ -58,8 +58,12 @@ QString check_model_dir(const QString& dir, QString* description) {
         const lc::ModelConfig config = lc::ModelConfig::load(path);
         // Maps the files and parses their headers; no weight is read.
         const lc::SafetensorsArchive archive = lc::SafetensorsArchive::open_dir(path);
-        if (!QFileInfo(QDir(dir).filePath(QStringLiteral("tokenizer.model"))).isFile())
-            return SettingsDialog::tr("no tokenizer.model in %1").arg(dir);
+        // Published checkpoints ship tokenizer.json; SentencePiece folders tokenizer.model.
+        const QDir folder(dir);
+        if (!QFileInfo(folder.filePath(QStringLiteral("tokenizer.json"))).isFile() &&
+            !QFileInfo(folder.filePath(QStringLiteral("tokenizer.model"))).isFile())
+            return SettingsDialog::tr("no tokenizer (tokenizer.json or tokenizer.model) in %1")
+                .arg(dir);
         if (description) {
             double parameters = 0;
             for (const std::string& name : archive.names())
@@ -111,7 +115,8 @@ SettingsDialog::SettingsDialog(const ConversationSettings& settings, bool cuda_a
     model_dir_->setPlaceholderText(tr("the bundled model"));
     model_dir_->setClearButtonEnabled(true);
     describe(model_dir_, tr("Model folder"),
-             tr("Folder with config.json, safetensors weights and tokenizer.model; empty for "
+             tr("Folder with config.json, safetensors weights and tokenizer.json or "
+                "tokenizer.model; empty for "
                 "the bundled model"));
     auto* browse = new QPushButton(tr("&Browse…"));
     browse->setObjectName(QStringLiteral("browseButton"));
