@@ -1,6 +1,7 @@
 // The BPE model of tokenizer.json (hf_parts.h): a word's characters (or their bytes, or unk)
 // merged pair by pair, the lowest-ranked pair first and the leftmost among equals, through a
 // priority queue so that a long word costs O(n log n). Results of short words are cached.
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 #include <queue>

@@ -1,6 +1,7 @@
 // Added tokens of tokenizer.json (hf_parts.h): ids assigned and tokens found in the text as
 // tokenizers' AddedVocabulary does (leftmost match, the longest there; single_word, lstrip and
 // rstrip), through a byte trie: finding them costs at most the longest token per position.
+#include <algorithm>
 #include <array>
 
 #include "formats/hf_parts.h"

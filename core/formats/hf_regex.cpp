@@ -91,8 +91,13 @@ void Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t
     size_t from = 0;
     std::optional<size_t> last_match_end;
     while (from <= text.size()) {
-        const int rc = pcre2_match(static_cast<const pcre2_code*>(code_), subject, text.size(),
-                                   from, PCRE2_NO_UTF_CHECK, s.data, s.context);
+        int rc = pcre2_match(static_cast<const pcre2_code*>(code_), subject, text.size(), from,
+                             PCRE2_NO_UTF_CHECK, s.data, s.context);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+            // A match too deep for the JIT stack: the interpreter keeps its state on the heap.
+            rc = pcre2_match(static_cast<const pcre2_code*>(code_), subject, text.size(), from,
+                             PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, s.data, s.context);
+        }
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) throw Error("the text could not be matched: " + pcre2_message(rc));
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s.data);

@@ -2,6 +2,8 @@
 // decoder) put together from formats/hf_parts.h, and BOS/EOS from tokenizer_config.json.
 #include "formats/hf_tokenizer.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <system_error>
