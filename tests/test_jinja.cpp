@@ -630,6 +630,14 @@ private slots:
                    "{% if false %}{{ x|nosuchfilter }}{% endif %}ok|{{ x|nosuch if false else 'b' "
                    "}}|{% if false %}{{ x is nosuchtest }}{% endif %}")
             << std::string("ok|b|");
+        QTest::newRow("generator 1")
+            << std::string(
+                   "{% if e|select %}T{% endif %}|{{ (l|select)[0] }}|{{ l|select|list }}|{{ "
+                   "(l|select) is sequence }}{{ l|select is iterable }}|{{ 'b' % l }}|{{ "
+                   "l|reverse|list }}|{{ (l|reverse) is sequence }}|{{ l|select|first }}|{{ "
+                   "l|map('string')|join('-') }}|{{ messages|selectattr('role', 'eq', "
+                   "'user')|map(attribute='content')|first }}")
+            << std::string("T||[3, 1, 2]|FalseTrue|b|[2, 1, 3]|False|3|3-1-2|Hi é😀");
     }
 
     void constructs() {
@@ -704,6 +712,13 @@ private slots:
             {"{{ 9223372036854775807 + 1 }}", "line 1: integer overflow"},
             {"{{ 99999999999999999999 }}",
              "line 1: integer literal 99999999999999999999 is too large"},
+            {"{{ l|select|length }}", "line 1: object of type 'generator' has no len()"},
+            {"{{ l|select|last }}", "line 1: 'generator' object is not reversible"},
+            {"{{ l|select|tojson }}", "line 1: Object of type generator is not JSON serializable"},
+            {"{{ messages in messages[0] }}", "line 1: unhashable type: 'list'"},
+            {"{{ d[1:] }}", "line 1: unhashable type: 'slice'"},
+            {"{{ i[1:] }}", "line 1: 'int' object is not subscriptable"},
+            {"{{ n|indent }}", "line 1: unsupported operand type(s) for +=: 'NoneType' and 'str'"},
         };
         for (const auto& [source, message] : rows) {
             QString tag = QString::fromUtf8(source);

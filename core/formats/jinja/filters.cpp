@@ -54,6 +54,8 @@ Value f_length(Interpreter&, const Value& v, CallArgs& a) {
             return Value(static_cast<int64_t>(code_point_count(v.str())));
         case Value::Type::Array:
         case Value::Type::Tuple:
+            if (v.is_iterator())
+                throw TemplateError("object of type '" + type_name(v) + "' has no len()");
             return Value(static_cast<int64_t>(v.items().size()));
         case Value::Type::Map:
             return Value(static_cast<int64_t>(v.dict().size()));
@@ -199,6 +201,8 @@ Value f_title(Interpreter&, const Value& v, CallArgs& a) {
 Value f_indent(Interpreter& in, const Value& v, CallArgs& a) {
     ArgReader r("indent", a, {"width", "first", "blank"});
     if (v.is_undefined()) v.throw_undefined();
+    if (!v.is_string())  // jinja2 appends "\n" to the value first
+        throw TemplateError("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
     const Value width = r.get(0, Value(4));
     const std::string pad =
         width.is_string()

@@ -420,7 +420,7 @@ Value get_attribute(const Value& obj, const std::string& name) {
         return v ? *v : no_attribute(obj, name);
     }
     if (obj.is_string()) return string_method(obj, name);
-    if (obj.is_sequence()) {
+    if (obj.is_sequence() && !obj.is_iterator()) {
         Value m = list_method(obj, name);
         return m.is_undefined() ? no_attribute(obj, name) : m;
     }
@@ -434,6 +434,7 @@ Value get_item(const Value& obj, const Value& key) {
         if (key.is_string()) return get_attribute(obj, key.str());
         return Value::undefined("'dict object' has no attribute " + repr(key));
     }
+    if (obj.is_iterator()) return Value::undefined(object_name(obj) + " is not subscriptable");
     if ((obj.is_sequence() || obj.is_string()) && key.is_int()) {
         if (obj.is_string()) {
             const std::u32string cps = to_code_points(obj.str());
@@ -464,8 +465,11 @@ Value get_slice(const Value& obj, const Value* start, const Value* stop, const V
     std::u32string cps;
     if (obj.is_string()) {
         cps = to_code_points(obj.str());
-    } else if (!obj.is_sequence()) {
-        return Value::undefined(object_name(obj) + " is not subscriptable");
+    } else if (obj.is_dict()) {
+        throw TemplateError("unhashable type: 'slice'");  // dict[a:b], as Python says it
+    } else if (!obj.is_sequence() || obj.is_iterator()) {
+        // jinja2 slices with Python's own subscript, not its forgiving getitem.
+        throw TemplateError("'" + type_name(obj) + "' object is not subscriptable");
     }
     const auto n = static_cast<int64_t>(obj.is_string() ? cps.size() : obj.items().size());
     // Python's slice.indices().

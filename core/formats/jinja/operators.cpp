@@ -110,7 +110,9 @@ Value format_percent(Interpreter& in, const std::string& f, const Value& args) {
         out += format_one(spec, type, *arg);
         check_size(in, out.size());
     }
-    if (!mapping && next < positional.size())
+    // Python leaves a mapping's or list's unused parts alone (it takes them for a mapping).
+    const bool lenient = mapping || args.type() == Value::Type::Array;
+    if (!lenient && next < positional.size())
         throw TemplateError("not all arguments converted during string formatting");
     return Value(std::move(out));
 }
@@ -144,13 +146,13 @@ Value binary_op(Interpreter& in, std::string_view op, const Value& a, const Valu
             check_size(in, a.str().size() + b.str().size());
             return Value(a.str() + b.str());
         }
-        if (a.is_sequence() && a.type() == b.type()) {
+        if (a.is_sequence() && a.type() == b.type() && !a.is_iterator() && !b.is_iterator()) {
             List out = a.items();
             out.insert(out.end(), b.items().begin(), b.items().end());
             return a.type() == Value::Type::Tuple ? Value::tuple(std::move(out))
                                                   : Value::list(std::move(out));
         }
-        if (a.is_string() || a.is_sequence())
+        if (a.is_string() || (a.is_sequence() && !a.is_iterator()))
             throw TemplateError("can only concatenate " + type_name(a) + " (not \"" + type_name(b) +
                                 "\") to " + type_name(a));
         unsupported(op, a, b);
@@ -169,8 +171,11 @@ Value binary_op(Interpreter& in, std::string_view op, const Value& a, const Valu
             return Value(r);
         }
         if (nums) return Value(a.as_float() * b.as_float());
-        if ((a.is_string() || a.is_sequence()) && b.is_int()) return repeat(in, a, b.as_int());
-        if (a.is_int() && (b.is_string() || b.is_sequence())) return repeat(in, b, a.as_int());
+        auto repeatable = [](const Value& v) {
+            return v.is_string() || (v.is_sequence() && !v.is_iterator());
+        };
+        if (repeatable(a) && b.is_int()) return repeat(in, a, b.as_int());
+        if (a.is_int() && repeatable(b)) return repeat(in, b, a.as_int());
         unsupported(op, a, b);
     }
     if (op == "/") {
@@ -232,6 +237,8 @@ bool contains(const Value& container, const Value& item) {
                 if (equals(v, item)) return true;
             return false;
         case Value::Type::Map:
+            if (item.type() == Value::Type::Array || item.is_dict())
+                throw TemplateError("unhashable type: '" + type_name(item) + "'");
             return container.dict().find(item) != nullptr;
         default:
             throw TemplateError("argument of type '" + type_name(container) + "' is not iterable");

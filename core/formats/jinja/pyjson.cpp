@@ -156,6 +156,9 @@ public:
                 return;
             case Value::Type::Array:
             case Value::Type::Tuple: {
+                if (v.is_iterator())
+                    throw TemplateError("Object of type " + type_name(v) +
+                                        " is not JSON serializable");
                 if (v.items().empty()) {
                     out_ += "[]";
                     return;

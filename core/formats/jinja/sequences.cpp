@@ -1,6 +1,7 @@
 // jinja2's builtin filters for sequences and mappings (first, join, map, select, sort, ...)
 // with their Python behaviour. An undefined value goes in as an empty sequence, as jinja2's
-// Undefined iterates.
+// Undefined iterates. Where jinja2 returns a generator (map, select..., unique, batch, items)
+// so do these: always true, without a length or an index.
 #include <algorithm>
 #include <cctype>
 
@@ -53,6 +54,7 @@ Value f_first(Interpreter&, const Value& v, CallArgs& a) {
 
 Value f_last(Interpreter&, const Value& v, CallArgs& a) {
     ArgReader r("last", a, {});
+    if (v.is_iterator()) throw TemplateError("'" + type_name(v) + "' object is not reversible");
     const List items = iterate(v);
     return items.empty() ? Value::undefined("No last item, sequence was empty.") : items.back();
 }
@@ -74,12 +76,12 @@ Value f_join(Interpreter& in, const Value& v, CallArgs& a) {
 
 Value f_items(Interpreter&, const Value& v, CallArgs& a) {
     ArgReader r("items", a, {});
-    if (v.is_undefined()) return Value::list({});
+    if (v.is_undefined()) return Value::iterator({});
     if (!v.is_dict()) throw TemplateError("Can only get item pairs from a mapping.");
     List out;
     for (const auto& [k, val] : v.dict().entries)
         out.push_back(Value::tuple({k, val}));
-    return Value::list(std::move(out));
+    return Value::iterator(std::move(out));
 }
 
 Value f_map(Interpreter& in, const Value& v, CallArgs& a) {
@@ -92,7 +94,7 @@ Value f_map(Interpreter& in, const Value& v, CallArgs& a) {
             Value x = attr_path(item, r.get(0));
             out.push_back(x.is_undefined() && !fallback.is_none() ? fallback : x);
         }
-        return Value::list(std::move(out));
+        return Value::iterator(std::move(out));
     }
     const std::string name = text(a.args[0]);
     if (!has_filter(name)) throw TemplateError("no filter named '" + name + "'");
@@ -100,7 +102,7 @@ Value f_map(Interpreter& in, const Value& v, CallArgs& a) {
         CallArgs rest{std::vector<Value>(a.args.begin() + 1, a.args.end()), a.kwargs};
         out.push_back(apply_filter(in, name, item, rest));
     }
-    return Value::list(std::move(out));
+    return Value::iterator(std::move(out));
 }
 
 // select/reject and selectattr/rejectattr.
@@ -129,7 +131,7 @@ Value select_items(Interpreter& in, const Value& v, CallArgs& a, bool keep, bool
         }
         if (ok == keep) out.push_back(item);
     }
-    return Value::list(std::move(out));
+    return Value::iterator(std::move(out));
 }
 
 Value f_select(Interpreter& in, const Value& v, CallArgs& a) {
@@ -200,7 +202,7 @@ Value f_unique(Interpreter&, const Value& v, CallArgs& a) {
         seen.push_back(key);
         out.push_back(item);
     }
-    return Value::list(std::move(out));
+    return Value::iterator(std::move(out));
 }
 
 Value min_or_max(const Value& v, CallArgs& a, bool want_max) {
@@ -237,6 +239,7 @@ Value f_sum(Interpreter& in, const Value& v, CallArgs& a) {
     return total;
 }
 
+// A string reversed; a generator's items as a list; a list's as an iterator (reversed()).
 Value f_reverse(Interpreter&, const Value& v, CallArgs& a) {
     ArgReader r("reverse", a, {});
     if (v.is_string()) {
@@ -246,6 +249,7 @@ Value f_reverse(Interpreter&, const Value& v, CallArgs& a) {
     }
     List items = iterate(v);
     std::reverse(items.begin(), items.end());
+    if (v.is_sequence() && !v.is_iterator()) return Value::iterator(std::move(items), "reversed");
     return Value::list(std::move(items));
 }
 
@@ -273,7 +277,7 @@ Value f_batch(Interpreter&, const Value& v, CallArgs& a) {
             row.push_back(fill);
         out.push_back(Value::list(std::move(row)));
     }
-    return Value::list(std::move(out));
+    return Value::iterator(std::move(out));
 }
 
 }  // namespace

@@ -13,11 +13,6 @@ namespace {
 using TestFn = bool (*)(Interpreter&, const Value&, CallArgs&);
 using TestTable = std::map<std::string, TestFn, std::less<>>;
 
-int64_t int_arg(const Value& v, const char* what) {
-    if (!v.is_int()) throw TemplateError(std::string(what) + " must be an integer");
-    return v.as_int();
-}
-
 Value one_arg(const char* test, CallArgs& a) {
     ArgReader r(test, a, {"other"});
     if (!r.given(0)) throw TemplateError(std::string(test) + "() missing 1 required argument");
@@ -83,7 +78,7 @@ bool t_iterable(Interpreter&, const Value& v, CallArgs&) {
 }
 
 bool t_sequence(Interpreter& in, const Value& v, CallArgs& a) {
-    return t_iterable(in, v, a);
+    return t_iterable(in, v, a) && !v.is_iterator();  // a generator has no length
 }
 
 bool t_lower(Interpreter&, const Value& v, CallArgs&) {
@@ -96,26 +91,20 @@ bool t_upper(Interpreter&, const Value& v, CallArgs&) {
     return py_lower(s) != s && py_upper(s) == s;
 }
 
-bool t_odd(Interpreter&, const Value& v, CallArgs&) {
+// value % n as Python computes it (a string formats, a float divides).
+bool remainder_is(Interpreter& in, const Value& v, const Value& n, int64_t want) {
     if (v.is_undefined()) v.throw_undefined();
-    return int_arg(v, "odd") % 2 != 0;
+    return equals(binary_op(in, "%", v, n), Value(want));
 }
-
-bool t_even(Interpreter&, const Value& v, CallArgs&) {
-    if (v.is_undefined()) v.throw_undefined();
-    return int_arg(v, "even") % 2 == 0;
+bool t_odd(Interpreter& in, const Value& v, CallArgs&) {
+    return remainder_is(in, v, Value(2), 1);
 }
-
-bool t_divisibleby(Interpreter&, const Value& v, CallArgs& a) {
-    if (v.is_undefined()) v.throw_undefined();
-    const Value n = one_arg("divisibleby", a);
-    if (v.is_int() && n.is_int()) {
-        if (n.as_int() == 0) throw TemplateError("integer division or modulo by zero");
-        return v.as_int() % n.as_int() == 0;
-    }
-    return std::fmod(v.as_float(), n.as_float()) == 0;
+bool t_even(Interpreter& in, const Value& v, CallArgs&) {
+    return remainder_is(in, v, Value(2), 0);
 }
-
+bool t_divisibleby(Interpreter& in, const Value& v, CallArgs& a) {
+    return remainder_is(in, v, one_arg("divisibleby", a), 0);
+}
 bool t_eq(Interpreter&, const Value& v, CallArgs& a) {
     return equals(v, one_arg("eq", a));
 }

@@ -41,6 +41,12 @@ Value Value::list(List items) {
     return v;
 }
 
+Value Value::iterator(List items, const char* kind) {
+    Value v = list(std::move(items));
+    v.str_ = kind;
+    return v;
+}
+
 Value Value::tuple(List items) {
     Value v = list(std::move(items));
     v.type_ = Type::Tuple;
@@ -116,7 +122,7 @@ bool truthy(const Value& v) {
             return !v.str().empty();
         case Value::Type::Array:
         case Value::Type::Tuple:
-            return !v.items().empty();
+            return v.is_iterator() || !v.items().empty();
         case Value::Type::Map:
             return v.dict().size() != 0;
         case Value::Type::Function:
@@ -141,6 +147,7 @@ bool equals(const Value& a, const Value& b) {
             return a.str() == b.str();
         case Value::Type::Array:
         case Value::Type::Tuple: {
+            if (a.is_iterator() || b.is_iterator()) return &a.items() == &b.items();
             const List &x = a.items(), &y = b.items();
             if (x.size() != y.size()) return false;
             for (size_t i = 0; i < x.size(); ++i)
@@ -178,7 +185,7 @@ int compare(const Value& a, const Value& b, std::string_view op) {
         const int c = a.str().compare(b.str());  // UTF-8 bytes sort as code points do
         return c < 0 ? -1 : c > 0 ? 1 : 0;
     }
-    if (a.is_sequence() && a.type() == b.type()) {
+    if (a.is_sequence() && a.type() == b.type() && !a.is_iterator() && !b.is_iterator()) {
         const List &x = a.items(), &y = b.items();
         for (size_t i = 0; i < x.size() && i < y.size(); ++i)
             if (!equals(x[i], y[i])) return compare(x[i], y[i], op);
@@ -203,7 +210,7 @@ std::string type_name(const Value& v) {
         case Value::Type::String:
             return "str";
         case Value::Type::Array:
-            return "list";
+            return v.is_iterator() ? v.str() : "list";
         case Value::Type::Tuple:
             return "tuple";
         case Value::Type::Map:
@@ -374,6 +381,7 @@ std::string repr(const Value& v) {
             return repr_string(v.str());
         case Value::Type::Array:
         case Value::Type::Tuple: {
+            if (v.is_iterator()) return "<" + v.str() + " object>";
             ReprDepth depth;
             const bool tuple = v.type() == Value::Type::Tuple;
             std::string out = tuple ? "(" : "[";

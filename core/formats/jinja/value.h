@@ -76,6 +76,9 @@ public:
     static Value none();
     static Value list(List items);
     static Value tuple(List items);
+    // What a Python generator or iterator gives, here already collected: iterates like a list,
+    // yet is always true and has no length or index. `kind` names its type ("generator").
+    static Value iterator(List items, const char* kind = "generator");
     static Value dict(Dict d);
     static Value callable(std::string name, NativeFn fn);
     static Value name_space(Dict attrs);
@@ -90,6 +93,7 @@ public:
     bool is_number() const { return is_int() || type_ == Type::Float; }
     bool is_string() const { return type_ == Type::String; }
     bool is_sequence() const { return type_ == Type::Array || type_ == Type::Tuple; }
+    bool is_iterator() const { return type_ == Type::Array && !str_.empty(); }
     bool is_dict() const { return type_ == Type::Map; }
     bool is_callable() const { return type_ == Type::Function; }
     bool is_namespace() const { return type_ == Type::Namespace; }
@@ -97,7 +101,8 @@ public:
     bool as_bool() const { return int_ != 0; }
     int64_t as_int() const { return int_; }
     double as_float() const { return type_ == Type::Float ? float_ : static_cast<double>(int_); }
-    const std::string& str() const { return str_; }          // String; the hint of Undefined
+    // String; the hint of Undefined; the kind of an iterator
+    const std::string& str() const { return str_; }
     const List& items() const { return *list_; }             // List, Tuple
     const Dict& dict() const { return *dict_; }              // Dict, Namespace
     Dict& namespace_attrs() const { return *dict_; }         // Namespace: set ns.x = ...
