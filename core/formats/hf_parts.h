@@ -18,6 +18,8 @@
 
 #include "base/error.h"
 
+#include "formats/utf8.h"  // append_utf8 and the validity rule
+
 namespace lc::hf {
 
 using Json = nlohmann::json;
@@ -26,7 +28,6 @@ using Json = nlohmann::json;
 constexpr char32_t kReplacementChar = 0xFFFD;
 // Decodes the character at s[i] and moves i past it.
 char32_t next_char(std::string_view s, size_t& i);
-void append_utf8(std::string& out, char32_t c);
 size_t count_chars(std::string_view s);
 // `s` with each invalid sequence replaced by U+FFFD, as Rust's String::from_utf8_lossy does.
 std::string valid_utf8(std::string_view s);

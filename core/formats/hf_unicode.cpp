@@ -7,43 +7,11 @@
 #include <array>
 
 #include "formats/hf_parts.h"
+#include "formats/utf8.h"
 
 namespace lc::hf {
 
 namespace {
-
-bool is_continuation(unsigned char b) {
-    return (b & 0xC0) == 0x80;
-}
-
-// Length of the well-formed sequence starting at s[i] (Unicode table 3-7), or, when it is
-// ill-formed, minus the length of its maximal valid prefix (at least 1).
-long sequence_length(std::string_view s, size_t i) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    if (b < 0x80) return 1;
-    size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-    if (b >= 0xC2 && b <= 0xDF) {
-        n = 2;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        n = 3;
-        if (b == 0xE0) lo = 0xA0;
-        if (b == 0xED) hi = 0x9F;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        n = 4;
-        if (b == 0xF0) lo = 0x90;
-        if (b == 0xF4) hi = 0x8F;
-    } else {
-        return -1;
-    }
-    size_t k = 1;
-    for (; k < n; ++k) {
-        if (i + k >= s.size()) break;
-        const auto c = static_cast<unsigned char>(s[i + k]);
-        if (k == 1 ? (c < lo || c > hi) : !is_continuation(c)) break;
-    }
-    return k == n ? static_cast<long>(n) : -static_cast<long>(k);
-}
 
 struct ByteLevelTables {
     std::array<char32_t, 256> chars{};
@@ -96,40 +64,20 @@ bool all_ascii(std::string_view s) {
 
 char32_t next_char(std::string_view s, size_t& i) {
     const auto b = static_cast<unsigned char>(s[i]);
-    if (b < 0x80) {
-        ++i;
-        return b;
+    const size_t n = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;  // s is valid UTF-8
+    if (i + n > s.size()) {
+        i = s.size();
+        return kReplacementChar;
     }
-    const size_t n = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
-    char32_t c = b & (0x7F >> n);
-    for (size_t k = 1; k < n && i + k < s.size(); ++k)
-        c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    const char32_t c = utf8_decode(s, i, n);
     i += n;
     return c;
-}
-
-void append_utf8(std::string& out, char32_t c) {
-    if (c < 0x80) {
-        out += static_cast<char>(c);
-    } else if (c < 0x800) {
-        out += static_cast<char>(0xC0 | (c >> 6));
-        out += static_cast<char>(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-        out += static_cast<char>(0xE0 | (c >> 12));
-        out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (c & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (c >> 18));
-        out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (c & 0x3F));
-    }
 }
 
 size_t count_chars(std::string_view s) {
     size_t n = 0;
     for (char c : s)
-        n += !is_continuation(static_cast<unsigned char>(c));
+        n += !is_utf8_continuation(static_cast<unsigned char>(c));
     return n;
 }
 
@@ -138,7 +86,7 @@ std::string valid_utf8(std::string_view s) {
     out.reserve(s.size());
     size_t i = 0;
     while (i < s.size()) {
-        const long n = sequence_length(s, i);
+        const long n = utf8_sequence_length(s, i);
         if (n > 0) {
             out.append(s.substr(i, static_cast<size_t>(n)));
             i += static_cast<size_t>(n);
@@ -152,7 +100,7 @@ std::string valid_utf8(std::string_view s) {
 
 bool is_valid_utf8(std::string_view s) {
     for (size_t i = 0; i < s.size();) {
-        const long n = sequence_length(s, i);
+        const long n = utf8_sequence_length(s, i);
         if (n < 0) return false;
         i += static_cast<size_t>(n);
     }

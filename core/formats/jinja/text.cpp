@@ -2,38 +2,22 @@
 #include "formats/jinja/text.h"
 
 #include "formats/jinja/value.h"
+#include "formats/utf8.h"
 
 namespace lc::jinja {
 
 std::u32string to_code_points(std::string_view s) {
     std::u32string out;
     out.reserve(s.size());
-    size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        const size_t len = c < 0x80           ? 1
-                           : (c >> 5) == 0x6  ? 2
-                           : (c >> 4) == 0xE  ? 3
-                           : (c >> 3) == 0x1E ? 4
-                                              : 0;
-        bool ok = len > 0 && i + len <= s.size();
-        char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-        for (size_t k = 1; ok && k < len; ++k) {
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xC0) != 0x80) ok = false;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        // Overlong forms and surrogates are not UTF-8 either.
-        if (ok && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                   (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)))
-            ok = false;
-        if (!ok) {
-            out.push_back(0xDC00 + c);  // as Python's surrogateescape
+    for (size_t i = 0; i < s.size();) {
+        const long n = utf8_sequence_length(s, i);
+        if (n < 0) {
+            out.push_back(0xDC00 + static_cast<unsigned char>(s[i]));  // Python's surrogateescape
             ++i;
             continue;
         }
-        out.push_back(cp);
-        i += len;
+        out.push_back(utf8_decode(s, i, static_cast<size_t>(n)));
+        i += static_cast<size_t>(n);
     }
     return out;
 }
@@ -41,20 +25,8 @@ std::u32string to_code_points(std::string_view s) {
 void append_utf8(std::string& out, char32_t c) {
     if (c >= 0xDC80 && c <= 0xDCFF) {
         out.push_back(static_cast<char>(c - 0xDC00));  // a byte that was not UTF-8
-    } else if (c < 0x80) {
-        out.push_back(static_cast<char>(c));
-    } else if (c < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else if (c < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
     } else {
-        out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+        lc::append_utf8(out, c);
     }
 }
 
