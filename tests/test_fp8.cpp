@@ -21,6 +21,7 @@
 #include "base/error.h"
 #include "cli_runner.h"
 #include "engine/model.h"
+#include "error_of.h"
 #include "formats/fp8.h"
 #include "formats/npy.h"
 #include "formats/safetensors.h"
@@ -30,6 +31,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+using lc_test::error_of;
 
 const fs::path kFixture = fs::path(LC_FIXTURES_DIR) / "v3_yarn";
 
@@ -283,18 +286,6 @@ std::vector<std::pair<std::string, lc::WeightMatrix>> named_matrices(const lc::M
             ffn(p + "mlp.experts." + std::to_string(e) + ".", L.experts[e]);
     }
     return out;
-}
-
-// The lc::Error `f` throws; a marker when it throws nothing or something else.
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const lc::Error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("<not an lc::Error: ") + e.what() + ">";
-    }
-    return "<no error>";
 }
 
 Tensor& tensor_named(std::vector<Tensor>& ts, const std::string& name) {

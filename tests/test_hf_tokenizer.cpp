@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "error_of.h"
 #include "formats/tokenizer.h"
 #include "hf_test_tokenizers.h"
 
@@ -29,20 +30,13 @@ using nlohmann::json;
 
 namespace {
 
+using lc_test::error_of;
+
 const fs::path kData = LC_TEST_DATA_DIR;
 
 void write_file(const fs::path& path, const std::string& text) {
     std::ofstream out(path, std::ios::binary);
     out << text;
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const lc::Error& e) {
-        return e.what();
-    }
-    return "(no lc::Error thrown)";
 }
 
 // Whether `s` is complete UTF-8 (no character cut in half, no stray byte).

@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "cli_runner.h"
+#include "error_of.h"
 #include "formats/chat_template.h"
 #include "formats/jinja/pyjson.h"
 #include "formats/jinja/template.h"
@@ -26,6 +27,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 namespace {
+
+using lc_test::error_of;
 
 const fs::path kTestData = LC_TEST_DATA_DIR;
 
@@ -40,16 +43,6 @@ std::string render(const std::string& source, const std::string& vars = kContext
                    const lc::jinja::Limits& limits = {}) {
     const lc::jinja::Template t(source);
     return t.render(lc::jinja::from_json(json::parse(vars)).dict(), limits);
-}
-
-// The message of the lc::Error `f` throws; empty when it throws none.
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const lc::Error& e) {
-        return e.what();
-    }
-    return {};
 }
 
 void write_file(const fs::path& path, const std::string& text) {
@@ -645,7 +638,7 @@ private slots:
         QFETCH(std::string, expected);
         std::string got;
         const std::string error = error_of([&] { got = render(source); });
-        QVERIFY2(error.empty(), (source + "\n  " + error).c_str());
+        QVERIFY2(error == lc_test::kNoError, (source + "\n  " + error).c_str());
         QVERIFY2(got == expected,
                  (source + "\n  got:      " + got + "\n  expected: " + expected).c_str());
     }
@@ -997,7 +990,7 @@ private slots:
                 error_of([&] { got = lc::ChatTemplate::load(c.model).render(input); });
             if (want[i].contains("error")) {
                 const std::string reason = want[i]["error"].get<std::string>();
-                QVERIFY2(!error.empty(),
+                QVERIFY2(error != lc_test::kNoError,
                          (c.label() + ": jinja2 failed (" + reason + ") and we did not").c_str());
                 // The same reason, in Python's words ("TypeError: <these words>").
                 const std::string words = reason.substr(reason.find(": ") + 2);
@@ -1007,7 +1000,7 @@ private slots:
                 continue;
             }
             const std::string text = want[i]["text"].get<std::string>();
-            QVERIFY2(error.empty(), (c.label() + ": " + error).c_str());
+            QVERIFY2(error == lc_test::kNoError, (c.label() + ": " + error).c_str());
             QVERIFY2(got == text,
                      (c.label() + "\n  ours:   " + got + "\n  jinja2: " + text).c_str());
             ++same;

@@ -14,6 +14,7 @@
 
 #include "base/dtype.h"
 #include "base/error.h"
+#include "error_of.h"
 #include "formats/npy.h"
 #include "formats/safetensors.h"
 
@@ -21,6 +22,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+using lc_test::error_of;
 
 struct Tensor {
     std::string name;
@@ -70,24 +73,12 @@ void writeSafetensors(const fs::path& path, const std::vector<Tensor>& tensors,
     writeRaw(path, text, data);
 }
 
-// The lc::Error message `f` throws; a marker string when it throws nothing or something else.
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const lc::Error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("<not an lc::Error: ") + e.what() + ">";
-    }
-    return "<no error>";
-}
-
 }  // namespace
 
 // Checks `stmt` throws lc::Error whose message contains both `a` and `b`.
 #define EXPECT_ERROR(stmt, a, b)                                                               \
     do {                                                                                       \
-        const std::string msg_ = errorOf([&] { stmt; });                                       \
+        const std::string msg_ = error_of([&] { stmt; });                                      \
         const std::string a_ = (a), b_ = (b);                                                  \
         QVERIFY2(msg_.find(a_) != std::string::npos && msg_.find(b_) != std::string::npos,     \
                  ("message \"" + msg_ + "\" lacks \"" + a_ + "\" or \"" + b_ + "\"").c_str()); \
@@ -427,7 +418,7 @@ private slots:
         const fs::path f = d / "cut.safetensors";
         for (size_t len = 0; len < full.size(); ++len) {
             writeBytes(f, full.substr(0, len));
-            const std::string msg = errorOf([&] { lc::SafetensorsArchive::open_file(f); });
+            const std::string msg = error_of([&] { lc::SafetensorsArchive::open_file(f); });
             QVERIFY2(msg.find("cut.safetensors") != std::string::npos, msg.c_str());
         }
         uint64_t header_len = 0;
@@ -439,9 +430,10 @@ private slots:
                 std::string bad = full;
                 bad[pos] = c;
                 writeBytes(f, bad);
-                const std::string msg = errorOf([&] { lc::SafetensorsArchive::open_file(f); });
-                QVERIFY2(msg == "<no error>" || msg.find("cut.safetensors") != std::string::npos,
-                         msg.c_str());
+                const std::string msg = error_of([&] { lc::SafetensorsArchive::open_file(f); });
+                QVERIFY2(
+                    msg == lc_test::kNoError || msg.find("cut.safetensors") != std::string::npos,
+                    msg.c_str());
             }
         }
     }
@@ -550,7 +542,7 @@ private slots:
         // Every prefix of a valid file is an error, never a crash.
         for (size_t len = 0; len < good.size(); ++len) {
             writeBytes(d / "cut.npy", good.substr(0, len));
-            const std::string msg = errorOf([&] { lc::read_npy_f32(d / "cut.npy"); });
+            const std::string msg = error_of([&] { lc::read_npy_f32(d / "cut.npy"); });
             QVERIFY2(msg.find("cut.npy") != std::string::npos, msg.c_str());
         }
     }

@@ -16,9 +16,12 @@
 
 #include "base/error.h"
 #include "engine/sampler.h"
+#include "error_of.h"
 
 // Counts heap allocations while `g_counting` is set, to check that sample() makes none.
 namespace {
+
+using lc_test::error_of;
 std::atomic<bool> g_counting{false};
 std::atomic<long> g_allocations{0};
 }  // namespace
@@ -151,15 +154,6 @@ bool matches(const std::vector<int>& c, const std::vector<double>& want, int dra
         }
     }
     return true;
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const lc::Error& e) {
-        return e.what();
-    }
-    return "(no lc::Error thrown)";
 }
 
 const std::vector<float> kLogits = {1.0f, 2.0f, 0.5f, -1.0f, 1.5f, 0.0f, 1.9f, -3.0f};

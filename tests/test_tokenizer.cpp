@@ -11,12 +11,15 @@
 #include <vector>
 
 #include "base/error.h"
+#include "error_of.h"
 #include "formats/chat_template.h"
 #include "formats/tokenizer.h"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using lc_test::error_of;
 
 const fs::path kFixture = fs::path(LC_FIXTURES_DIR) / "tokenizer";
 const fs::path kStripWsFixture = kFixture / "strip_ws";
@@ -63,15 +66,6 @@ std::string stream(const lc::Tokenizer& tok, const std::vector<int>& ids, bool* 
     const std::string rest = dec.flush();
     if (!is_valid_utf8(rest)) *chunks_valid = false;
     return out + rest;
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const lc::Error& e) {
-        return e.what();
-    }
-    return "(no lc::Error thrown)";
 }
 
 }  // namespace
