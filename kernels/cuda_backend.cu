@@ -241,10 +241,9 @@ void CudaBackend::upload_matrix(WeightMatrix& m) {
         m.row_stride = m.cols;
         return;
     }
-    const size_t elem = dtype_size(m.dtype);
-    const size_t row_bytes = static_cast<size_t>(m.cols) * elem;
+    const size_t row_bytes = static_cast<size_t>(m.row_bytes());
     auto* dst = static_cast<uint8_t*>(device_alloc(static_cast<size_t>(m.rows) * row_bytes));
-    check(cudaMemcpy2D(dst, row_bytes, m.data, static_cast<size_t>(m.row_stride) * elem, row_bytes,
+    check(cudaMemcpy2D(dst, row_bytes, m.data, static_cast<size_t>(m.stride_bytes()), row_bytes,
                        m.rows, cudaMemcpyHostToDevice),
           "uploading weights");
     uploaded_[m.data] = dst;

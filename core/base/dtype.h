@@ -6,20 +6,99 @@
 
 namespace lc {
 
-enum class DType { F32, F16, BF16, Other };
+// Plain element types (F32, F16, BF16) and the block-quantized types of GGUF files
+// (core/base/quant_blocks.h has their layouts). A quantized row is a sequence of blocks of
+// dtype_block_elems() weights stored in dtype_block_bytes() bytes each; rows of such matrices
+// hold whole blocks (their length is a multiple of the block's).
+enum class DType {
+    F32,
+    F16,
+    BF16,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q8_0,
+    Q2_K,
+    Q3_K,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    Other
+};
 
-inline size_t dtype_size(DType t) {
+inline bool dtype_is_quantized(DType t) {
+    return t != DType::F32 && t != DType::F16 && t != DType::BF16 && t != DType::Other;
+}
+
+// Weights per block: 1 for plain types.
+inline int64_t dtype_block_elems(DType t) {
     switch (t) {
         case DType::F32:
-            return 4;
         case DType::F16:
-            return 2;
         case DType::BF16:
-            return 2;
+            return 1;
+        case DType::Q4_0:
+        case DType::Q4_1:
+        case DType::Q5_0:
+        case DType::Q5_1:
+        case DType::Q8_0:
+            return 32;
+        case DType::Q2_K:
+        case DType::Q3_K:
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K:
+            return 256;
         case DType::Other:
             return 0;
     }
     return 0;
+}
+
+// Bytes per block (bytes per element for plain types).
+inline int64_t dtype_block_bytes(DType t) {
+    switch (t) {
+        case DType::F32:
+            return 4;
+        case DType::F16:
+        case DType::BF16:
+            return 2;
+        case DType::Q4_0:
+            return 18;
+        case DType::Q4_1:
+            return 20;
+        case DType::Q5_0:
+            return 22;
+        case DType::Q5_1:
+            return 24;
+        case DType::Q8_0:
+            return 34;
+        case DType::Q2_K:
+            return 84;
+        case DType::Q3_K:
+            return 110;
+        case DType::Q4_K:
+            return 144;
+        case DType::Q5_K:
+            return 176;
+        case DType::Q6_K:
+            return 210;
+        case DType::Other:
+            return 0;
+    }
+    return 0;
+}
+
+// Bytes of `n` consecutive elements starting at a block boundary (n a multiple of the block).
+inline int64_t dtype_row_bytes(DType t, int64_t n) {
+    const int64_t per = dtype_block_elems(t);
+    return per == 0 ? 0 : n / per * dtype_block_bytes(t);
+}
+
+// Bytes per element of a plain type; 0 for quantized types (use dtype_row_bytes).
+inline size_t dtype_size(DType t) {
+    return dtype_is_quantized(t) ? 0 : static_cast<size_t>(dtype_block_bytes(t));
 }
 
 inline const char* dtype_name(DType t) {
@@ -30,6 +109,26 @@ inline const char* dtype_name(DType t) {
             return "F16";
         case DType::BF16:
             return "BF16";
+        case DType::Q4_0:
+            return "Q4_0";
+        case DType::Q4_1:
+            return "Q4_1";
+        case DType::Q5_0:
+            return "Q5_0";
+        case DType::Q5_1:
+            return "Q5_1";
+        case DType::Q8_0:
+            return "Q8_0";
+        case DType::Q2_K:
+            return "Q2_K";
+        case DType::Q3_K:
+            return "Q3_K";
+        case DType::Q4_K:
+            return "Q4_K";
+        case DType::Q5_K:
+            return "Q5_K";
+        case DType::Q6_K:
+            return "Q6_K";
         case DType::Other:
             return "other";
     }
@@ -95,7 +194,7 @@ inline float load_as_f32(const void* base, DType t, size_t index) {
             std::memcpy(&h, bytes + index * 2, 2);
             return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
         }
-        case DType::Other:
+        default:  // quantized types are read by blocks (core/base/quant.h), not by element
             return 0.0f;
     }
     return 0.0f;

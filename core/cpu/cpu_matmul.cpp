@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <string>
 
 #include "base/error.h"
 #include "cpu/cpu_matmul.h"
@@ -486,7 +487,7 @@ void matmul_rows_any(const WeightMatrix& w, const float* x, int64_t x_stride, fl
         case DType::BF16:
             matmul_rows<K, DType::BF16>(w, x, x_stride, y, y_stride, n_tokens, r0, r1);
             break;
-        case DType::Other:
+        default:
             break;  // rejected by check_matrix
     }
 }
@@ -501,8 +502,10 @@ void matmul_rows_dispatch(bool avx2, const WeightMatrix& w, const float* x, int6
 }
 
 void check_matrix(const WeightMatrix& w) {
-    if (w.dtype == DType::Other)
-        throw Error("A weight matrix has an element type the CPU backend cannot multiply.");
+    if (w.dtype == DType::Other || dtype_is_quantized(w.dtype))
+        throw Error(std::string("A weight matrix has an element type the CPU backend cannot "
+                                "multiply: ") +
+                    dtype_name(w.dtype));
 }
 
 template <class K, DType DT>
@@ -530,7 +533,7 @@ void transposed_any(const WeightMatrix& w, const float* x, float* y) {
         case DType::BF16:
             transposed<K, DType::BF16>(w, x, y);
             break;
-        case DType::Other:
+        default:
             break;
     }
 }
@@ -605,7 +608,7 @@ void widen_row(const void* src, DType dtype, int64_t n, float* dst) {
         case DType::BF16:
             widen_dispatch<DType::BF16>(s, n, dst);
             break;
-        case DType::Other:
+        default:
             std::fill(dst, dst + n, 0.0f);
             break;
     }

@@ -65,14 +65,11 @@ std::unique_ptr<LatentCache> Model::new_cache(int max_tokens) {
 }
 
 size_t Model::bytes_read_per_token() const {
-    auto bytes = [](const WeightMatrix& w) {
-        return static_cast<size_t>(w.rows) * w.cols * dtype_size(w.dtype);
-    };
+    auto bytes = [](const WeightMatrix& w) { return static_cast<size_t>(w.bytes()); };
     auto ffn_bytes = [&](const FeedForwardWeights& f) {
         return f.intermediate ? bytes(f.gate) + bytes(f.up) + bytes(f.down) : 0;
     };
-    size_t total = bytes(weights_.lm_head) +
-                   static_cast<size_t>(config_.hidden_size) * dtype_size(weights_.embed.dtype);
+    size_t total = bytes(weights_.lm_head) + static_cast<size_t>(weights_.embed.row_bytes());
     for (const LayerWeights& L : weights_.layers) {
         total += config_.q_lora_rank > 0 ? bytes(L.q_a_proj) + bytes(L.q_b_proj) : bytes(L.q_proj);
         total += bytes(L.kv_a_proj) + bytes(L.kv_b_proj) + bytes(L.o_proj);
