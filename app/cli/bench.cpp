@@ -1,5 +1,7 @@
 // `bench`: prefill and decode speed at several context depths, the cache held, and decode's
 // bandwidth (bytes of weights and cache read per token / time) against a plain read benchmark.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -145,6 +147,10 @@ int cmd_bench(const std::vector<std::string>& argv) {
         std::cerr << "depth " << depth << ": prefill " << prompt_len / prefill_s
                   << " tok/s, decode " << rate << " tok/s\n";
     }
+    // Peak resident memory: mapped weights (file pages count once touched), cache and buffers.
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) == 0)
+        out["max_resident_bytes"] = static_cast<int64_t>(usage.ru_maxrss) * 1024;
     std::cout << out.dump(2) << "\n";
     return 0;
 }
