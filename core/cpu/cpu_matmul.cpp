@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "cpu/cpu_matmul.h"
 #include "cpu/cpu_matmul_internal.h"
+#include "formats/dequant.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define LC_X86_DISPATCH 1
@@ -608,8 +609,8 @@ void widen_row(const void* src, DType dtype, int64_t n, float* dst) {
         case DType::BF16:
             widen_dispatch<DType::BF16>(s, n, dst);
             break;
-        default:
-            std::fill(dst, dst + n, 0.0f);
+        default:  // quantized: gguf-py's values (formats/dequant.h); Other: its lc::Error
+            dequantize_row(dtype, src, n, dst);
             break;
     }
 }
