@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "formats/chat_template.h"
+#include "formats/gguf.h"
 #include "formats/jinja/pyjson.h"
 #include "formats/jinja/template.h"
 
@@ -234,6 +235,35 @@ ChatTemplate ChatTemplate::load(const std::filesystem::path& dir) {
         if (!tail.empty()) t.stop_.push_back(tail);
     }
     return t;
+}
+
+ChatTemplate ChatTemplate::from_gguf(const GgufFile& file) {
+    const std::optional<std::string> source = file.get_string("tokenizer.chat_template");
+    if (!source) {
+        ChatTemplate t = plain_default();
+        t.bos_ = file.get_bool("tokenizer.ggml.add_bos_token").value_or(false);
+        return t;
+    }
+    // The texts of the special tokens, as transformers' special_tokens_map gives them.
+    const std::vector<std::string> tokens = file.get_strings("tokenizer.ggml.tokens");
+    nlohmann::ordered_json special = nlohmann::ordered_json::object();
+    for (const auto& [name, key] : {std::pair{"bos_token", "tokenizer.ggml.bos_token_id"},
+                                    {"eos_token", "tokenizer.ggml.eos_token_id"},
+                                    {"unk_token", "tokenizer.ggml.unknown_token_id"},
+                                    {"sep_token", "tokenizer.ggml.seperator_token_id"},
+                                    {"pad_token", "tokenizer.ggml.padding_token_id"},
+                                    {"cls_token", "tokenizer.ggml.cls_token_id"},
+                                    {"mask_token", "tokenizer.ggml.mask_token_id"}}) {
+        const std::optional<int64_t> id = file.get_int(key);
+        if (!id) continue;
+        if (*id < 0 || static_cast<uint64_t>(*id) >= tokens.size())
+            file.fail_key(key, "is " + std::to_string(*id) + ", outside the " +
+                                   std::to_string(tokens.size()) +
+                                   " tokens of tokenizer.ggml.tokens");
+        if (!tokens[static_cast<size_t>(*id)].empty())
+            special[name] = tokens[static_cast<size_t>(*id)];
+    }
+    return from_jinja(*source, special, file.path().string() + " (tokenizer.chat_template)");
 }
 
 std::string ChatTemplate::render(std::span<const Message> messages,

@@ -14,6 +14,7 @@ namespace lc {
 namespace jinja {
 class Template;
 }
+class GgufFile;
 
 // A conversation as transformers' apply_chat_template takes it.
 struct ChatInput {
@@ -52,6 +53,11 @@ public:
     static ChatTemplate from_jinja(const std::string& source,
                                    const nlohmann::ordered_json& special_tokens,
                                    const std::string& where);
+    // A GGUF file's tokenizer.chat_template (Jinja) with the special tokens its
+    // tokenizer.ggml.*_token_id name; without one the plain default, which starts with BOS
+    // when tokenizer.ggml.add_bos_token says so (llama.cpp's default for its byte-level BPE:
+    // no). Named templates (tokenizer.chat_template.NAME) are not read.
+    static ChatTemplate from_gguf(const GgufFile& file);
 
     // The text of a whole conversation, ending with the generation prompt for the assistant
     // when asked. Throws lc::Error, for a Jinja template also when it refuses the conversation.

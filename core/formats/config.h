@@ -11,6 +11,8 @@
 
 namespace lc {
 
+class GgufFile;
+
 enum class ModelType { DeepseekV2, DeepseekV3, Glm4MoeLite };
 enum class RopeType { Default, Linear, Yarn };
 enum class ScoringFunc { Softmax, Sigmoid };
@@ -100,6 +102,10 @@ struct ModelConfig {
     static ModelConfig from_json(const nlohmann::json& j, const std::string& source);
     // Reads dir/config.json, then BOS/EOS from dir/generation_config.json where present.
     static ModelConfig load(const std::filesystem::path& dir);
+    // The metadata of a GGUF file of architecture "deepseek2", mapped so that the forward
+    // computes what llama.cpp computes for it (formats/gguf_config.cpp); throws lc::Error
+    // naming the file and key.
+    static ModelConfig from_gguf(const GgufFile& file);
 };
 
 double yarn_get_mscale(double scale, double mscale);

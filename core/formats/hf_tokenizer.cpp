@@ -65,9 +65,9 @@ public:
     int vocab_size() const override { return vocab_size_; }
     std::optional<int> piece_id(std::string_view piece) const override;
 
-    // BOS/EOS: the ids given, else those tokenizer_config.json names, else for BOS the first
-    // special token the post-processor puts before the text.
-    void set_bos_eos(int bos_id, int eos_id, const std::filesystem::path& dir, const Json& root);
+    // BOS/EOS: the ids given, else those tokenizer_config.json names (when there is a folder),
+    // else for BOS the first special token the post-processor puts before the text.
+    void set_bos_eos(int bos_id, int eos_id, const std::filesystem::path* dir, const Json& root);
 
 private:
     bool stream_is_final(std::span<const int> ids) const override;
@@ -238,14 +238,14 @@ int post_processor_bos(const HfTokenizer& tok, const Json& p) {
                 "RobertaProcessing, BertProcessing, Sequence)");
 }
 
-void HfTokenizer::set_bos_eos(int bos_id, int eos_id, const std::filesystem::path& dir,
+void HfTokenizer::set_bos_eos(int bos_id, int eos_id, const std::filesystem::path* dir,
                               const Json& root) {
     const int from_post = post_processor_bos(*this, root.value("post_processor", Json()));
     bos_id_ = bos_id;
     eos_id_ = eos_id;
     std::error_code ec;
-    const std::filesystem::path config = dir / "tokenizer_config.json";
-    if ((bos_id_ < 0 || eos_id_ < 0) && std::filesystem::is_regular_file(config, ec)) {
+    const std::filesystem::path config = dir ? *dir / "tokenizer_config.json" : "";
+    if ((bos_id_ < 0 || eos_id_ < 0) && dir && std::filesystem::is_regular_file(config, ec)) {
         const Json c = read_json(config);
         if (!c.is_object()) throw Error(config.string() + " is not a JSON object");
         if (bos_id_ < 0) bos_id_ = config_token_id(*this, c, "bos_token");
@@ -257,23 +257,38 @@ void HfTokenizer::set_bos_eos(int bos_id, int eos_id, const std::filesystem::pat
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& dir, int bos_id,
-                                             int eos_id) {
-    const std::filesystem::path path = dir / "tokenizer.json";
-    const Json root = read_json(path);
+namespace {
+
+// `root` as a tokenizer; `dir` (may be null) holds its tokenizer_config.json; `source` names it.
+std::unique_ptr<Tokenizer> make_hf_tokenizer(const Json& root, int bos_id, int eos_id,
+                                             const std::filesystem::path* dir,
+                                             const std::string& source) {
     try {
         if (!root.is_object()) throw Error("it is not a JSON object");
         auto tok = std::make_unique<HfTokenizer>(root);
         tok->set_bos_eos(bos_id, eos_id, dir, root);
         return tok;
     } catch (const Json::exception& e) {
-        throw Error(path.string() + ": unexpected content: " + e.what());
+        throw Error(source + ": unexpected content: " + e.what());
     } catch (const Error& e) {
         const std::string message = e.what();
         // Errors of tokenizer_config.json already name that file.
         if (message.find("tokenizer_config.json") != std::string::npos) throw;
-        throw Error(path.string() + ": " + message);
+        throw Error(source + ": " + message);
     }
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& dir, int bos_id,
+                                             int eos_id) {
+    const std::filesystem::path path = dir / "tokenizer.json";
+    return make_hf_tokenizer(read_json(path), bos_id, eos_id, &dir, path.string());
+}
+
+std::unique_ptr<Tokenizer> load_hf_tokenizer_json(const nlohmann::json& root, int bos_id,
+                                                  int eos_id, const std::string& source) {
+    return make_hf_tokenizer(root, bos_id, eos_id, nullptr, source);
 }
 
 }  // namespace lc

@@ -5,6 +5,8 @@
 // first when asked); decode() the text of decode(ids, skip_special_tokens=True).
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
 
 #include "formats/tokenizer.h"
 
@@ -15,5 +17,10 @@ namespace lc {
 // file and the part of it that is wrong or not supported.
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& dir, int bos_id,
                                              int eos_id);
+// The same for a tokenizer.json already in memory (e.g. built from a GGUF file's vocabulary,
+// formats/gguf_tokenizer.h): BOS/EOS are the ids given, else for BOS the post-processor's first
+// special token. `source` names it in errors.
+std::unique_ptr<Tokenizer> load_hf_tokenizer_json(const nlohmann::json& root, int bos_id,
+                                                  int eos_id, const std::string& source);
 
 }  // namespace lc
