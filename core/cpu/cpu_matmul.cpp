@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "cpu/cpu_matmul.h"
 #include "cpu/cpu_matmul_internal.h"
+#include "cpu/cpu_quant.h"
 #include "formats/dequant.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -502,8 +503,10 @@ void matmul_rows_dispatch(bool avx2, const WeightMatrix& w, const float* x, int6
     }
 }
 
+// Quantized types go to cpu_quant.cpp, which checks its own (whole blocks per row).
 void check_matrix(const WeightMatrix& w) {
-    if (w.dtype == DType::Other || dtype_is_quantized(w.dtype))
+    if (dtype_is_quantized(w.dtype)) return check_quant_matrix(w);
+    if (w.dtype == DType::Other)
         throw Error(std::string("A weight matrix has an element type the CPU backend cannot "
                                 "multiply: ") +
                     dtype_name(w.dtype));
@@ -567,6 +570,8 @@ bool cpu_has_avx2_fma() {
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
             int64_t y_stride, int n_tokens) {
     if (w.rows <= 0 || n_tokens <= 0) return;
+    if (dtype_is_quantized(w.dtype))
+        return quant_matmul(&pool, w, x, x_stride, y, y_stride, n_tokens);
     check_matrix(w);
     const bool avx2 = use_avx2();
     const int64_t groups = (w.rows + kRowGroup - 1) / kRowGroup;
@@ -582,12 +587,17 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t x_s
 void matmul_serial(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
                    int64_t y_stride, int n_tokens) {
     if (w.rows <= 0 || n_tokens <= 0) return;
+    if (dtype_is_quantized(w.dtype))
+        return quant_matmul(nullptr, w, x, x_stride, y, y_stride, n_tokens);
     check_matrix(w);
     matmul_rows_dispatch(use_avx2(), w, x, x_stride, y, y_stride, n_tokens, 0, w.rows);
 }
 
 void matmul_transposed_serial(const WeightMatrix& w, const float* x, float* y) {
     if (w.cols <= 0) return;
+    if (dtype_is_quantized(w.dtype))
+        throw Error(std::string("The transposed product (W^T x) has no kernel for ") +
+                    dtype_name(w.dtype) + " weights; such a matrix must be kept in float.");
     check_matrix(w);
     if (use_avx2()) {
         transposed_any<Avx2>(w, x, y);
