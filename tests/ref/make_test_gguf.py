@@ -13,6 +13,8 @@ tests/test_gguf_tokenizer.cpp, and what gguf-py reads back from them.
         the tokenizer metadata llama.cpp's converter writes for a published tokenizer.json
         (get_vocab_base with HF tokenizers in place of transformers, gguf.SpecialVocab for merges,
         BOS/EOS and the chat template; `glm`: the extra ids of its _set_vocab_glm), no tensors
+    make_test_gguf.py bad_vocab OUT.gguf CASE
+        a tiny vocabulary with one thing wrong (see bad_vocab)
     make_test_gguf.py tokenize TOKENIZER_JSON GGUF TEXTS_JSON
         one JSON line per text: {"ids": HF encode(text), "decoded": HF decode of those ids
         without the tokens the GGUF marks control (llama.cpp prints no text for them)}
@@ -237,6 +239,37 @@ def vocab(tok_dir, out, pre, vocab_size, glm):
     finish(w)
 
 
+def bad_vocab(out, case):
+    """A tiny vocabulary with one thing wrong (`case`), else as the converter writes it."""
+    tokens = ["a", "b", "ab", "Ġ", "<|end|>"]
+    types = [1, 1, 1, 1, 3]
+    merges = ["a b"]
+    model, pre = "gpt2", "deepseek-v3"
+    if case == "model":
+        model = "llama"
+    elif case == "pre":
+        pre = "no-such-pre"
+    elif case == "kimi":
+        pre = "kimi-k2"
+    elif case == "types":
+        types = types[:-1]
+    elif case == "type_value":
+        types[1] = 9
+    elif case == "merge_space":
+        merges = ["ab"]
+    elif case == "merge_unknown":
+        merges = ["a c"]
+    w = gguf.GGUFWriter(out, "deepseek2")
+    w.add_tokenizer_model(model)
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    if case != "no_merges":
+        w.add_token_merges(merges)
+    w.add_eos_token_id(9 if case == "eos" else 4)
+    finish(w)
+
+
 def tokenize(tokenizer_json, gguf_path, texts_json):
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(tokenizer_json)
@@ -338,6 +371,8 @@ def main():
         metadata(sys.argv[2])
     elif mode == "vocab":
         vocab(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), "glm" in sys.argv[6:])
+    elif mode == "bad_vocab":
+        bad_vocab(sys.argv[2], sys.argv[3])
     elif mode == "tokenize":
         tokenize(sys.argv[2], sys.argv[3], sys.argv[4])
     elif mode == "config":
