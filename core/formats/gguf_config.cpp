@@ -23,6 +23,7 @@
 //                                       keys, so they are listed as unread
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <set>
 
@@ -109,6 +110,12 @@ private:
 
 constexpr int kBig = INT32_MAX;
 
+std::string number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
 // A token id of tokenizer.ggml.* in [0, vocab), or -1 when absent.
 int token_id(const GgufFile& f, const char* key, int vocab) {
     const std::optional<int64_t> v = f.get_int(key);
@@ -170,24 +177,24 @@ void read_rope(MetaReader& r, ModelConfig& c) {
     const double attn_factor = r.get_float("rope.scaling.attn_factor", 1.0);
     if (attn_factor != 1.0)
         r.fail("rope.scaling.attn_factor",
-               "is " + std::to_string(attn_factor) +
+               "is " + number(attn_factor) +
                    "; llama.cpp scales both the rotation and the attention by it, which "
                    "LatentChat does not implement for deepseek2");
     r.get_bool("rope.scaling.finetuned", false);  // informational
     const int original =
         r.get_int("rope.scaling.original_context_length", c.max_position_embeddings, 1, kBig);
     const double log_mul = r.get_float("rope.scaling.yarn_log_multiplier", 0.0);
+    if (type != "none" && type != "linear" && type != "yarn")
+        r.fail("rope.scaling.type", "is '" + type + "'; LatentChat reads yarn and none");
     if (type == "none" || factor == 1.0) {
         rope.type = RopeType::Default;
         return;
     }
     if (type == "linear")
         r.fail("rope.scaling.type",
-               "is linear with factor " + std::to_string(factor) +
+               "is linear with factor " + number(factor) +
                    "; llama.cpp's deepseek2 scales the attention by YaRN's rule even then, which "
                    "LatentChat does not implement (only yarn and none are read)");
-    if (type != "yarn")
-        r.fail("rope.scaling.type", "is '" + type + "'; LatentChat reads yarn and none");
     rope.type = RopeType::Yarn;
     rope.factor = factor;
     rope.original_max_position_embeddings = original;

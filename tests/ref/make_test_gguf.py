@@ -18,10 +18,10 @@ tests/test_gguf_tokenizer.cpp, and what gguf-py reads back from them.
     make_test_gguf.py tokenize TOKENIZER_JSON GGUF TEXTS_JSON
         one JSON line per text: {"ids": HF encode(text), "decoded": HF decode of those ids
         without the tokens the GGUF marks control (llama.cpp prints no text for them)}
-    make_test_gguf.py config CONFIG_JSON OUT.gguf [legacy]
+    make_test_gguf.py config CONFIG_JSON OUT.gguf mla|legacy [EDITS_JSON]
         a deepseek2 file holding the metadata llama.cpp's converter (conversion/base.py and
         deepseek.py, glm.py) writes for that config.json (`legacy`: MLA heads as older
-        converters wrote them, without the *_mla keys)
+        converters wrote them, without the *_mla keys), then EDITS_JSON applied (apply_edits)
 """
 import json
 import os
@@ -283,7 +283,20 @@ def tokenize(tokenizer_json, gguf_path, texts_json):
             shown, skip_special_tokens=False)}) + "\n")
 
 
-def config(config_json, out, legacy):
+def apply_edits(w, edits):
+    """Edits after the converter's keys: ["set", KEY, TYPE, VALUE] (TYPE a GGUFValueType name,
+    or ARRAY_<element type>) or ["drop", KEY]."""
+    kv = w.kv_data[0]
+    for edit in edits:
+        if edit[0] == "drop":
+            kv.pop(edit[1], None)
+        elif edit[2].startswith("ARRAY_"):
+            kv[edit[1]] = gguf.GGUFValue(edit[3], V.ARRAY, V[edit[2][6:]])
+        else:
+            kv[edit[1]] = gguf.GGUFValue(edit[3], V[edit[2]])
+
+
+def config(config_json, out, legacy, edits):
     """What llama.cpp's converter writes for a DeepseekV2/V3/Glm4MoeLite config.json."""
     with open(config_json, encoding="utf-8") as f:
         hp = json.load(f)
@@ -362,6 +375,7 @@ def config(config_json, out, legacy):
         w.add_bos_token_id(hp["bos_token_id"])
     if eos is not None:
         w.add_eos_token_id(eos)
+    apply_edits(w, edits)
     finish(w)
 
 
@@ -376,7 +390,8 @@ def main():
     elif mode == "tokenize":
         tokenize(sys.argv[2], sys.argv[3], sys.argv[4])
     elif mode == "config":
-        config(sys.argv[2], sys.argv[3], "legacy" in sys.argv[4:])
+        edits = json.loads(sys.argv[5]) if len(sys.argv) > 5 else []
+        config(sys.argv[2], sys.argv[3], sys.argv[4] == "legacy", edits)
     else:
         sys.exit(f"unknown mode {mode}")
 
