@@ -12,12 +12,14 @@ tests/test_gguf_tokenizer.cpp, and what gguf-py reads back from them.
     make_test_gguf.py vocab TOKENIZER_DIR OUT.gguf PRE VOCAB_SIZE [glm]
         the tokenizer metadata llama.cpp's converter writes for a published tokenizer.json
         (get_vocab_base with HF tokenizers in place of transformers, gguf.SpecialVocab for merges,
-        BOS/EOS and the chat template; `glm`: the extra ids of its _set_vocab_glm), no tensors
+        BOS/EOS and the chat template; `glm`: the extra ids of its _set_vocab_glm), no tensors;
+        OUT.gguf.control.json lists the ids it marks control
     make_test_gguf.py bad_vocab OUT.gguf CASE
         a tiny vocabulary with one thing wrong (see bad_vocab)
     make_test_gguf.py tokenize TOKENIZER_JSON GGUF TEXTS_JSON
         one JSON line per text: {"ids": HF encode(text), "decoded": HF decode of those ids
-        without the tokens the GGUF marks control (llama.cpp prints no text for them)}
+        without the tokens the GGUF marks control (llama.cpp prints no text for them; read from
+        GGUF.control.json, which `vocab` wrote with the file)}
     make_test_gguf.py config CONFIG_JSON OUT.gguf mla|legacy [EDITS_JSON]
         a deepseek2 file holding the metadata llama.cpp's converter (conversion/base.py and
         deepseek.py, glm.py) writes for that config.json (`legacy`: MLA heads as older
@@ -237,6 +239,9 @@ def vocab(tok_dir, out, pre, vocab_size, glm):
         special._set_special_token("eom", ids["<|observation|>"])
     special.add_to_gguf(w)
     finish(w)
+    # The control ids beside the file, for `tokenize` (GGUFReader takes seconds on 100k tokens).
+    with open(out + ".control.json", "w", encoding="utf-8") as f:
+        json.dump([i for i, t in enumerate(types) if t == gguf.TokenType.CONTROL], f)
 
 
 def bad_vocab(out, case):
@@ -273,12 +278,13 @@ def bad_vocab(out, case):
 def tokenize(tokenizer_json, gguf_path, texts_json):
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(tokenizer_json)
-    types = gguf.GGUFReader(gguf_path).fields["tokenizer.ggml.token_type"].contents()
+    with open(gguf_path + ".control.json", encoding="utf-8") as f:
+        control = set(json.load(f))
     with open(texts_json, encoding="utf-8") as f:
         texts = json.load(f)
     for text in texts:
         ids = tok.encode(text, add_special_tokens=False).ids
-        shown = [i for i in ids if types[i] != gguf.TokenType.CONTROL]
+        shown = [i for i in ids if i not in control]
         sys.stdout.write(json.dumps({"ids": ids, "decoded": tok.decode(
             shown, skip_special_tokens=False)}) + "\n")
 
