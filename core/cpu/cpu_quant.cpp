@@ -50,9 +50,54 @@ XLayout x_layout(DType weight_type, int64_t cols) {
     return l;
 }
 
+PanelLayout panel_layout(DType weight_type, int64_t cols) {
+    const int64_t vec = 4 * kPanel;  // one vector of 16 floats or int32
+    PanelLayout l;
+    l.cols = cols;
+    l.n_blocks = cols / dtype_block_elems(weight_type);
+    l.d_off = cols * kPanel;
+    int64_t end = l.d_off + l.n_blocks * vec;
+    if (dtype_block_elems(weight_type) == 32) {
+        l.corr_off = end;
+        end += l.n_blocks * vec;
+        if (weight_type == DType::Q4_1 || weight_type == DType::Q5_1) {
+            l.s_off = end;
+            end += l.n_blocks * vec;
+        }
+    } else if (weight_type == DType::Q3_K || weight_type == DType::Q6_K) {
+        l.kbias_off = end;
+        end += cols / 16 * vec;
+    } else {
+        l.msum_off = end;
+        end += cols / 16 * vec;
+    }
+    l.bytes = end;  // a multiple of 64: cols is a multiple of 32
+    return l;
+}
+
+uint8_t* scratch(int slot, size_t bytes) {
+    struct Buffer {
+        std::unique_ptr<uint8_t, decltype(&std::free)> data{nullptr, &std::free};
+        size_t size = 0;
+    };
+    thread_local Buffer buffers[kScratchSlots];
+    Buffer& buffer = buffers[slot];
+    if (buffer.size < bytes) {
+        const size_t size = (std::max(bytes, buffer.size * 3 / 2) + 63) / 64 * 64;
+        buffer.data.reset(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
+        if (!buffer.data) throw Error("Out of memory for the activations of a matrix product.");
+        buffer.size = size;
+    }
+    return buffer.data.get();
+}
+
 }  // namespace cpuq
 
 namespace {
+
+uint8_t* thread_buffer(size_t bytes) {
+    return cpuq::scratch(cpuq::kScratchActivations, bytes);
+}
 
 std::atomic<int> g_isa_limit{static_cast<int>(QuantIsa::Avx512Vnni)};
 
@@ -86,20 +131,42 @@ const cpuq::KernelSet& kernel_set(QuantIsa isa) {
     }
 }
 
-// Grows to the largest size asked on this thread; 64-byte aligned.
-uint8_t* thread_buffer(size_t bytes) {
-    struct Buffer {
-        std::unique_ptr<uint8_t, decltype(&std::free)> data{nullptr, &std::free};
-        size_t size = 0;
+// Prefill where the kernel set has token panels: quantize the tokens into panels of 16 (in
+// parallel), then split the rows over the pool in groups that each thread unpacks once and
+// runs against every panel.
+void panel_matmul(ThreadPool* pool, const cpuq::KernelSet& k, const WeightMatrix& w, const float* x,
+                  int64_t x_stride, float* y, int64_t y_stride, int n_tokens) {
+    cpuq::PanelProduct p;
+    p.dtype = w.dtype;
+    p.w = static_cast<const uint8_t*>(w.data);
+    p.w_stride = w.stride_bytes();
+    p.n_blocks = w.cols / dtype_block_elems(w.dtype);
+    p.pl = cpuq::panel_layout(w.dtype, w.cols);
+    const int n_panels = (n_tokens + cpuq::kPanel - 1) / cpuq::kPanel;
+    uint8_t* panels =
+        thread_buffer(static_cast<size_t>(p.pl.bytes) * static_cast<size_t>(n_panels));
+    p.panels = panels;
+    p.y = y;
+    p.y_stride = y_stride;
+    p.n_tokens = n_tokens;
+    auto quantize = [&](int64_t p0, int64_t p1) {
+        for (int64_t i = p0; i < p1; ++i) {
+            const int t0 = static_cast<int>(i) * cpuq::kPanel;
+            k.quantize_panel(w.dtype, p.pl, x + t0 * x_stride, x_stride,
+                             std::min(cpuq::kPanel, n_tokens - t0), panels + i * p.pl.bytes);
+        }
     };
-    thread_local Buffer buffer;
-    if (buffer.size < bytes) {
-        const size_t size = (std::max(bytes, buffer.size * 3 / 2) + 63) / 64 * 64;
-        buffer.data.reset(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
-        if (!buffer.data) throw Error("Out of memory for the activations of a matrix product.");
-        buffer.size = size;
+    const int64_t groups = (w.rows + cpuq::kPanelRowGroup - 1) / cpuq::kPanelRowGroup;
+    auto rows = [&](int64_t g0, int64_t g1) {
+        k.panel_rows(p, g0 * cpuq::kPanelRowGroup, std::min(w.rows, g1 * cpuq::kPanelRowGroup));
+    };
+    if (pool == nullptr || pool->size() == 1) {
+        quantize(0, n_panels);
+        rows(0, groups);
+        return;
     }
-    return buffer.data.get();
+    pool->parallel_for(n_panels, 1, [&](int64_t a, int64_t b) { quantize(a, b); });
+    pool->parallel_for(groups, 1, [&](int64_t a, int64_t b) { rows(a, b); });
 }
 
 }  // namespace
@@ -149,6 +216,9 @@ void quant_matmul(ThreadPool* pool, const WeightMatrix& w, const float* x, int64
     if (w.rows <= 0 || n_tokens <= 0) return;
     check_quant_matrix(w);
     const cpuq::KernelSet& k = kernel_set(quant_isa_in_use());
+
+    if (k.panel_rows != nullptr && n_tokens >= cpuq::kPanelMinTokens)
+        return panel_matmul(pool, k, w, x, x_stride, y, y_stride, n_tokens);
 
     cpuq::Product p;
     p.dtype = w.dtype;

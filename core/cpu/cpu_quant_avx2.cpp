@@ -511,7 +511,7 @@ void rows_avx2(const Product& p, int64_t r0, int64_t r1) {
 }  // namespace
 
 const KernelSet& kernels_avx2() {
-    static const KernelSet set{quantize_avx2, rows_avx2};
+    static const KernelSet set{quantize_avx2, rows_avx2, nullptr, nullptr};
     return set;
 }
 

@@ -59,16 +59,64 @@ struct Product {
     int n_tokens = 0;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Token panels (prefill, where the CPU has VNNI): kPanel tokens side by side, so that one
+// vpdpbusd multiplies 4 weights of a row, broadcast, with the same 4 columns of all 16 tokens.
+// Within a panel every 4 consecutive columns of the 16 tokens make 64 bytes:
+// qs[(c / 4) * 64 + t * 4 + c % 4] = q of token t, column c. The per-block numbers are
+// vectors over the 16 tokens (tokens past the last are zero). As XLayout, per weight type:
+//   d      float [n_blocks][16]
+//   corr   int32 [n_blocks][16]   32-blocks: -offset * sum(q)
+//   s      float [n_blocks][16]   Q4_1/Q5_1: d * sum(q)
+//   kbias  int32 [cols/16][16]    Q3_K/Q6_K: -offset * sum(q) over each 16 (offset 4 / 32)
+//   msum   float [cols/16][16]    Q2_K/Q4_K/Q5_K: d * sum(q) over each 16
+constexpr int kPanel = 16;
+constexpr int kPanelMinTokens = 8;  // fewer tokens: the row kernels (panels would be half empty)
+constexpr int64_t kPanelRowGroup = 16;  // rows unpacked together and handed to a thread
+
+struct PanelLayout {
+    int64_t cols = 0;
+    int64_t n_blocks = 0;
+    int64_t d_off = 0, corr_off = 0, s_off = 0, kbias_off = 0, msum_off = 0;
+    int64_t bytes = 0;
+};
+PanelLayout panel_layout(DType weight_type, int64_t cols);
+
+struct PanelProduct {
+    DType dtype = DType::Q4_0;
+    const uint8_t* w = nullptr;
+    int64_t w_stride = 0;
+    int64_t n_blocks = 0;
+    const uint8_t* panels = nullptr;  // panel p at panels + p * pl.bytes
+    PanelLayout pl;
+    float* y = nullptr;
+    int64_t y_stride = 0;
+    int n_tokens = 0;
+};
+
 // One kernel set (one instruction set).
 struct KernelSet {
     // Quantizes one token's activations for weights of `weight_type` into xq (lx.bytes).
     void (*quantize)(const XLayout& lx, const float* x, uint8_t* xq);
     // Rows [r0, r1) of the product, all tokens.
     void (*rows)(const Product& p, int64_t r0, int64_t r1);
+    // Token panels, where this set has them (else null): quantizes tokens [0, n) (n <= kPanel)
+    // into one panel, and computes rows [r0, r1) of a product from panels.
+    void (*quantize_panel)(DType weight_type, const PanelLayout& pl, const float* x,
+                           int64_t x_stride, int n, uint8_t* panel);
+    void (*panel_rows)(const PanelProduct& p, int64_t r0, int64_t r1);
 };
+void quantize_panel_avx512(DType weight_type, const PanelLayout& pl, const float* x,
+                           int64_t x_stride, int n, uint8_t* panel);
+void panel_rows_avx512(const PanelProduct& p, int64_t r0, int64_t r1);
 const KernelSet& kernels_portable();
 const KernelSet& kernels_avx2();    // only where the CPU has AVX2/FMA/F16C
 const KernelSet& kernels_avx512();  // only where the CPU has AVX-512 F/BW/VL/VNNI
+
+// Per-thread buffers that grow to the largest size asked and are reused after (64-byte
+// aligned): after the first calls of each size no product allocates.
+enum ScratchSlot { kScratchActivations, kScratchWeights, kScratchRow, kScratchSlots };
+uint8_t* scratch(int slot, size_t bytes);
 
 // ---------------------------------------------------------------------------------------------
 // The loops around the tiles, shared by the kernel sets.

@@ -298,7 +298,7 @@ void rows_portable(const Product& p, int64_t r0, int64_t r1) {
 }  // namespace
 
 const KernelSet& kernels_portable() {
-    static const KernelSet set{quantize_portable, rows_portable};
+    static const KernelSet set{quantize_portable, rows_portable, nullptr, nullptr};
     return set;
 }
 
