@@ -13,6 +13,7 @@
 #include "engine/generator.h"
 #include "formats/npy.h"
 #include "formats/tokenizer.h"
+#include "session/model_files.h"
 
 namespace lc::cli {
 
@@ -74,12 +75,10 @@ int cmd_info(const std::vector<std::string>& argv) {
     // info loads no weights, but its flags are still checked.
     const fs::path dir = model_path(open_options_from(args));
     // info reads the config and the headers only; the shapes are checked like a load.
-    ModelConfig c = ModelConfig::load(dir);
-    SafetensorsArchive archive = SafetensorsArchive::open_dir(dir);
-    ModelWeights w = ModelWeights::bind(c, archive, BindMode::CheckOnly);
-    int64_t params = 0;
-    for (const auto& name : archive.names())
-        params += archive.get(name).numel();
+    const ModelFiles files = inspect_model(dir);
+    const ModelConfig& c = files.config;
+    const ModelWeights& w = files.weights;
+    const int64_t params = files.parameters;
 
     const int64_t L = c.num_hidden_layers;
     const int64_t n_h = c.num_attention_heads;
@@ -98,7 +97,10 @@ int cmd_info(const std::vector<std::string>& argv) {
         j["model_dir"] = dir.string();
         j["model_type"] = c.model_type_name();
         j["parameters"] = params;
-        j["weight_bytes"] = archive.tensor_bytes();
+        j["weight_bytes"] = files.file_bytes;
+        j["format"] = files.gguf ? "gguf" : "safetensors";
+        j["matrix_types"] = files.matrix_types;
+        j["bits_per_weight"] = files.bits_per_weight;
         j["config"] = {{"vocab_size", c.vocab_size},
                        {"hidden_size", c.hidden_size},
                        {"num_hidden_layers", c.num_hidden_layers},
@@ -138,8 +140,14 @@ int cmd_info(const std::vector<std::string>& argv) {
     std::cout << "model        " << dir.string() << "\n"
               << "type         " << c.model_type_name() << ", " << L << " layers (" << moe_layers
               << " MoE), hidden " << c.hidden_size << ", vocab " << c.vocab_size << "\n"
-              << "parameters   " << params << " (" << archive.tensor_bytes() / 1048576.0
+              << "parameters   " << params << " (" << files.file_bytes / 1048576.0
               << " MiB of weights)\n";
+    if (files.gguf) {
+        std::cout << "weights      GGUF,";
+        for (const auto& [type, count] : files.matrix_types)
+            std::cout << " " << count << " " << type;
+        std::cout << " matrices, " << files.bits_per_weight << " bits per weight\n";
+    }
     if (w.fp8_matrices)
         std::cout << "fp8          " << w.fp8_matrices << " matrices stored as FP8 E4M3 in "
                   << c.quantization.block_rows << "x" << c.quantization.block_cols << " blocks ("
@@ -158,7 +166,8 @@ int cmd_info(const std::vector<std::string>& argv) {
               << ", GQA-" << gqa_groups << " " << gqa * L << ", MQA " << mqa * L
               << "  (MHA / MLA = " << static_cast<double>(mha) / mla << ")\n";
     if (!c.unread_keys.empty()) {
-        std::cout << "unread       config.json keys LatentChat does not read:";
+        std::cout << (files.gguf ? "unread       metadata keys LatentChat does not read:"
+                                 : "unread       config.json keys LatentChat does not read:");
         for (const std::string& k : c.unread_keys)
             std::cout << " " << k;
         std::cout << "\n";

@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "engine/generator.h"
 #include "engine/model.h"
+#include "formats/gguf.h"
 #include "formats/safetensors.h"
 
 namespace lc {
@@ -161,7 +162,36 @@ LoadedCache ignored(LatentCache& cache, std::vector<int>& tokens_out, const fs::
 
 }  // namespace
 
+namespace {
+
+// A tensor's name, type, shape, size and its first and last 64 bytes.
+void add_tensor(Fnv1a& h, const std::string& name, const std::string& type,
+                const std::vector<int64_t>& shape, const void* data, size_t nbytes) {
+    h.add(name);
+    h.add(type);
+    h.add_u64(shape.size());
+    for (int64_t d : shape)
+        h.add_u64(static_cast<uint64_t>(d));
+    h.add_u64(nbytes);
+    const size_t sample = std::min<size_t>(64, nbytes);
+    const auto* p = static_cast<const uint8_t*>(data);
+    h.add(p, sample);
+    h.add(p + nbytes - sample, sample);
+}
+
+std::string gguf_fingerprint(const fs::path& file) {
+    Fnv1a h;
+    const GgufFile gguf = GgufFile::open(file);
+    // The metadata that shapes the forward is in the config; the tensors identify the weights.
+    for (const GgufTensor& t : gguf.tensors())
+        add_tensor(h, t.name, std::to_string(t.ggml_type), t.shape, t.data, t.nbytes);
+    return hex64(h.h);
+}
+
+}  // namespace
+
 std::string model_fingerprint(const fs::path& model_dir) {
+    if (is_gguf_path(model_dir)) return gguf_fingerprint(model_dir);
     Fnv1a h;
     const fs::path config_path = model_dir / "config.json";
     std::ifstream config(config_path, std::ios::binary);
@@ -173,16 +203,7 @@ std::string model_fingerprint(const fs::path& model_dir) {
     const SafetensorsArchive archive = SafetensorsArchive::open_dir(model_dir);
     for (const std::string& name : archive.names()) {  // sorted
         const TensorView& t = archive.get(name);
-        h.add(name);
-        h.add(t.dtype_text);
-        h.add_u64(t.shape.size());
-        for (int64_t d : t.shape)
-            h.add_u64(static_cast<uint64_t>(d));
-        h.add_u64(t.nbytes);
-        const size_t sample = std::min<size_t>(64, t.nbytes);
-        const auto* p = static_cast<const uint8_t*>(t.data);
-        h.add(p, sample);
-        h.add(p + t.nbytes - sample, sample);
+        add_tensor(h, name, t.dtype_text, t.shape, t.data, t.nbytes);
     }
     return hex64(h.h);
 }

@@ -16,10 +16,34 @@ constexpr float kLatentNormEps = 1e-6f;
 }  // namespace
 
 Model::Model(const std::filesystem::path& dir, const ModelOptions& options)
-    : dir_(dir),
-      options_(options),
-      config_(ModelConfig::load(dir)),
-      archive_(SafetensorsArchive::open_dir(dir)) {}
+    : dir_(dir), options_(options) {
+    if (is_gguf_path(dir)) {
+        gguf_ = std::make_unique<GgufFile>(GgufFile::open(dir));
+        config_ = ModelConfig::from_gguf(*gguf_);
+    } else {
+        config_ = ModelConfig::load(dir);
+        archive_ = SafetensorsArchive::open_dir(dir);
+    }
+}
+
+template <class F>
+void Model::for_each_tensor(F&& f) const {
+    if (gguf_) {
+        for (const GgufTensor& t : gguf_->tensors())
+            f(t.data, t.nbytes, t.shape);
+        return;
+    }
+    for (const std::string& name : archive_.names()) {
+        const TensorView& t = archive_.get(name);
+        f(t.data, t.nbytes, t.shape);
+    }
+}
+
+size_t Model::weight_bytes() const {
+    const size_t file = gguf_ ? gguf_->tensor_bytes() : archive_.tensor_bytes();
+    return file - weights_.fp8_checkpoint_bytes + weights_.dequantized_bytes -
+           weights_.rebuilt_file_bytes + weights_.rebuilt_bytes;
+}
 
 Model::~Model() = default;
 
@@ -29,9 +53,14 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
     if (!backend) throw Error("Model::load needs a backend (session/open_model.h makes one)");
     std::unique_ptr<Model> m(new Model(dir, options));
     const ModelConfig& c = m->config_;
-    m->weights_ = ModelWeights::bind(c, m->archive_);
-    for (const std::string& name : m->archive_.names())
-        m->parameters_ += m->archive_.get(name).numel();
+    m->weights_ =
+        m->gguf_ ? ModelWeights::bind_gguf(c, *m->gguf_) : ModelWeights::bind(c, m->archive_);
+    m->for_each_tensor([&](const void*, size_t, const std::vector<int64_t>& shape) {
+        int64_t n = 1;
+        for (int64_t d : shape)
+            n *= d;
+        m->parameters_ += n;
+    });
     m->backend_ = std::move(backend);
     m->rope_ = std::make_unique<Rope>(c);
     m->backend_->upload(m->weights_, c, options.max_batch);
@@ -85,12 +114,11 @@ size_t Model::bytes_read_per_token() const {
 
 void Model::prefault_weights() const {
     volatile uint8_t sink = 0;
-    for (const std::string& name : archive_.names()) {
-        const TensorView& t = archive_.get(name);
-        const auto* bytes = static_cast<const uint8_t*>(t.data);
-        for (size_t i = 0; i < t.nbytes; i += 4096)
+    for_each_tensor([&](const void* data, size_t nbytes, const std::vector<int64_t>&) {
+        const auto* bytes = static_cast<const uint8_t*>(data);
+        for (size_t i = 0; i < nbytes; i += 4096)
             sink = sink + bytes[i];
-    }
+    });
 }
 
 bool Model::forward(std::span<const int> tokens, LatentCache& cache, float* logits,

@@ -12,6 +12,7 @@
 #include "engine/rope.h"
 #include "engine/weights.h"
 #include "formats/config.h"
+#include "formats/gguf.h"
 #include "formats/safetensors.h"
 
 namespace lc {
@@ -23,7 +24,8 @@ struct ModelOptions {
 
 class Model {
 public:
-    // Maps the checkpoint, checks every tensor against config.json and allocates all buffers.
+    // Maps the checkpoint (a folder with config.json and safetensors, or a .gguf file), checks
+    // every tensor against the config and allocates all buffers.
     // `backend` computes the forward (engine/backend_factory.h; session/open_model.h opens a
     // model with the right one).
     static std::unique_ptr<Model> load(const std::filesystem::path& dir,
@@ -37,10 +39,10 @@ public:
     Backend& backend() { return *backend_; }
     int64_t parameter_count() const { return parameters_; }
     // Bytes the weights hold in memory: the checkpoint's, with FP8 matrices and their scales
-    // counted as the BF16 copies they became at load.
-    size_t weight_bytes() const {
-        return archive_.tensor_bytes() - weights_.fp8_checkpoint_bytes + weights_.dequantized_bytes;
-    }
+    // counted as the BF16 copies they became at load (a GGUF's kv_b as its rebuilt copy).
+    size_t weight_bytes() const;
+    // The GGUF file the model was loaded from; null for a safetensors folder.
+    const GgufFile* gguf() const { return gguf_.get(); }
     int max_batch() const { return options_.max_batch; }
     void set_attention_mode(AttentionMode mode) { options_.attention = mode; }
 
@@ -77,6 +79,8 @@ public:
 
 private:
     Model(const std::filesystem::path& dir, const ModelOptions& options);
+    template <class F>
+    void for_each_tensor(F&& f) const;  // f(data, nbytes, shape) for every tensor of the file
     void forward_chunk(const int* ids, int n, LatentCache& cache, bool want_logits,
                        bool all_positions);
     void layers_and_logits(const int* ids, int n, LatentCache& cache, bool want_logits,
@@ -91,7 +95,8 @@ private:
     std::filesystem::path dir_;
     ModelOptions options_;
     ModelConfig config_;
-    SafetensorsArchive archive_;
+    SafetensorsArchive archive_;      // a safetensors folder's tensors
+    std::unique_ptr<GgufFile> gguf_;  // or a GGUF file's
     std::unique_ptr<Backend> backend_;
     ModelWeights weights_;
     std::unique_ptr<Rope> rope_;

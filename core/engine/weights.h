@@ -13,6 +13,8 @@
 
 namespace lc {
 
+class GgufFile;
+
 // A small f32 vector (a norm's weights, a router bias): kept on the host, and wherever the
 // backend computes (`backend_data`, set by Backend::upload; the host copy for the CPU).
 struct ParamVector {
@@ -68,10 +70,19 @@ struct ModelWeights {
     size_t fp8_checkpoint_bytes = 0;  // their bytes and their *_scale_inv's in the checkpoint
     size_t dequantized_bytes = 0;     // their BF16 copies (allocated only under BindMode::Load)
 
+    // Matrices a GGUF file's tensors were rebuilt into at load (its kv_b, engine/gguf_weights.cpp)
+    std::vector<std::shared_ptr<void>> rebuilt;
+    size_t rebuilt_bytes = 0;       // their bytes in memory
+    size_t rebuilt_file_bytes = 0;  // the file's bytes of the tensors they were made from
+
     // Finds every tensor the config implies and checks its dtype and shape; FP8 matrices also
     // their block scales. Throws lc::Error naming the tensor and the file on any mismatch.
     static ModelWeights bind(const ModelConfig& config, const SafetensorsArchive& archive,
                              BindMode mode = BindMode::Load);
+    // The same for a GGUF file (llama.cpp's tensor names for deepseek2); matrices stay in the
+    // file's types (quantized ones included). engine/gguf_weights.cpp.
+    static ModelWeights bind_gguf(const ModelConfig& config, const GgufFile& file,
+                                  BindMode mode = BindMode::Load);
 };
 
 }  // namespace lc

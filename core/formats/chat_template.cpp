@@ -132,6 +132,7 @@ ChatTemplate ChatTemplate::from_jinja(const std::string& source,
 }
 
 ChatTemplate ChatTemplate::load(const std::filesystem::path& dir) {
+    if (is_gguf_path(dir)) return from_gguf(GgufFile::open(dir));
     std::error_code ec;
     // A published model's Jinja template: chat_template.jinja, else tokenizer_config.json's.
     const std::filesystem::path config_path = dir / "tokenizer_config.json";

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "formats/gguf.h"
 
 namespace lc {
 namespace {
@@ -563,6 +564,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
 }
 
 ModelConfig ModelConfig::load(const std::filesystem::path& dir) {
+    if (is_gguf_path(dir)) return from_gguf(GgufFile::open(dir));  // the config is in the file
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec))
         throw Error("model folder " + dir.string() + " does not exist or is not a folder");

@@ -7,6 +7,8 @@
 #include <system_error>
 
 #include "base/error.h"
+#include "formats/gguf.h"
+#include "formats/gguf_tokenizer.h"
 #include "formats/hf_tokenizer.h"
 
 namespace lc {
@@ -148,6 +150,7 @@ Tokenizer::~Tokenizer() = default;
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir, int bos_id,
                                            int eos_id) {
     std::error_code ec;
+    if (is_gguf_path(dir)) return load_gguf_tokenizer(GgufFile::open(dir), bos_id, eos_id);
     // Published checkpoints ship tokenizer.json; it wins when both are there, as in HF.
     if (std::filesystem::is_regular_file(dir / "tokenizer.json", ec)) {
         return load_hf_tokenizer(dir, bos_id, eos_id);

@@ -14,6 +14,7 @@ bool OpenedModel::on_gpu() const {
 std::string OpenedModel::name() const {
     if (!model) return {};
     const fs::path& dir = model->dir();
+    if (model->gguf()) return dir.stem().string();  // "DeepSeek-V2-Lite-Chat.Q4_K_M"
     std::string n = dir.filename().string();
     return n.empty() ? dir.parent_path().filename().string() : n;  // "dir/" has no filename
 }

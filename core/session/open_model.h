@@ -16,7 +16,7 @@ namespace lc {
 
 struct OpenOptions {
     std::filesystem::path
-        path;  // a model folder; empty: the default model (session/model_locator.h)
+        path;  // a model folder or .gguf file; empty: the default model (session/model_locator.h)
     std::filesystem::path source_models;  // where a development build finds the bundled model
     Device device = Device::Cpu;
     int threads = 0;    // 0: every hardware thread

@@ -304,6 +304,11 @@ def apply_edits(w, edits):
 
 def config(config_json, out, legacy, edits):
     """What llama.cpp's converter writes for a DeepseekV2/V3/Glm4MoeLite config.json."""
+    finish(config_writer(config_json, out, legacy, edits))
+
+
+def config_writer(config_json, out, legacy, edits):
+    """config()'s writer before it is written, for callers that add tensors."""
     with open(config_json, encoding="utf-8") as f:
         hp = json.load(f)
     w = gguf.GGUFWriter(out, "deepseek2")
@@ -382,7 +387,7 @@ def config(config_json, out, legacy, edits):
     if eos is not None:
         w.add_eos_token_id(eos)
     apply_edits(w, edits)
-    finish(w)
+    return w
 
 
 def main():
