@@ -165,6 +165,20 @@ private slots:
         QVERIFY2(status->text().contains(QStringLiteral("6 layers")), qPrintable(status->text()));
         QVERIFY2(status->text().contains(QStringLiteral("parameters")), qPrintable(status->text()));
 
+        // A GGUF file is a model too (llama.cpp's conversion of a small checkpoint).
+        dir->setText(QStringLiteral(LC_FIXTURES_DIR "/gguf_v2/model-Q4_K_M.gguf"));
+        QVERIFY2(ok->isEnabled(), qPrintable(status->text()));
+        QVERIFY2(status->text().contains(QStringLiteral("GGUF")), qPrintable(status->text()));
+        QVERIFY2(status->text().contains(QStringLiteral("3 layers")), qPrintable(status->text()));
+        // A cut download names the problem instead.
+        QTemporaryDir cut_dir;
+        const QString cut = cut_dir.filePath(QStringLiteral("cut.gguf"));
+        QVERIFY(QFile::copy(QStringLiteral(LC_FIXTURES_DIR "/gguf_v2/model-Q4_K_M.gguf"), cut));
+        QVERIFY(QFile::resize(cut, 4096));
+        dir->setText(cut);
+        QVERIFY(!ok->isEnabled());
+        QVERIFY2(status->text().contains(QStringLiteral("cut.gguf")), qPrintable(status->text()));
+
         dir->setText(QString());
         QVERIFY(ok->isEnabled());
 
@@ -207,9 +221,10 @@ private slots:
 
     void every_control_is_named_and_labelled() {
         SettingsDialog dialog(ConversationSettings{}, false);
-        for (const char* name : {"modelDir", "browseButton", "device", "systemPrompt",
-                                 "temperature", "topP", "topK", "minP", "repetitionPenalty",
-                                 "maxTokens", "seed", "randomSeed", "okButton", "cancelButton"}) {
+        for (const char* name :
+             {"modelDir", "browseButton", "browseFileButton", "device", "systemPrompt",
+              "temperature", "topP", "topK", "minP", "repetitionPenalty", "maxTokens", "seed",
+              "randomSeed", "okButton", "cancelButton"}) {
             QWidget* w = child<QWidget>(dialog, name);
             QVERIFY2(w != nullptr, name);
             QVERIFY2(!w->accessibleName().isEmpty(), name);

@@ -23,8 +23,7 @@
 #include <filesystem>
 
 #include "base/error.h"
-#include "formats/config.h"
-#include "formats/safetensors.h"
+#include "session/model_files.h"
 
 namespace lc::ui {
 
@@ -55,31 +54,32 @@ QString check_model_dir(const QString& dir, QString* description) {
     }
     try {
         const std::filesystem::path path = to_path(dir);
-        const lc::ModelConfig config = lc::ModelConfig::load(path);
         // Maps the files and parses their headers; no weight is read.
-        const lc::SafetensorsArchive archive = lc::SafetensorsArchive::open_dir(path);
-        // Published checkpoints ship tokenizer.json; SentencePiece folders tokenizer.model.
+        const lc::ModelFiles files = lc::inspect_model(path);
+        // A GGUF file carries its tokenizer; published folders ship tokenizer.json, SentencePiece
+        // ones tokenizer.model.
         const QDir folder(dir);
-        if (!QFileInfo(folder.filePath(QStringLiteral("tokenizer.json"))).isFile() &&
+        if (!files.gguf && !QFileInfo(folder.filePath(QStringLiteral("tokenizer.json"))).isFile() &&
             !QFileInfo(folder.filePath(QStringLiteral("tokenizer.model"))).isFile())
             return SettingsDialog::tr("no tokenizer (tokenizer.json or tokenizer.model) in %1")
                 .arg(dir);
         if (description) {
-            double parameters = 0;
-            for (const std::string& name : archive.names())
-                parameters += static_cast<double>(archive.get(name).numel());
-            const int layers = config.num_hidden_layers;
+            const int layers = files.config.num_hidden_layers;
             *description = SettingsDialog::tr("%1, %2, %3 parameters")
-                               .arg(QString::fromUtf8(config.model_type_name()),
+                               .arg(QString::fromUtf8(files.config.model_type_name()),
                                     layers == 1 ? SettingsDialog::tr("1 layer")
                                                 : SettingsDialog::tr("%1 layers").arg(layers),
-                                    format_parameters(parameters));
+                                    format_parameters(static_cast<double>(files.parameters)));
+            if (files.gguf)
+                *description += SettingsDialog::tr(", GGUF %1 bits per weight")
+                                    .arg(QLocale().toString(files.bits_per_weight, 'f', 1));
         }
         return QString();
     } catch (const std::exception& e) {
         QString message = QString::fromStdString(e.what());
-        return message.isEmpty() ? SettingsDialog::tr("%1 is not a model folder").arg(dir)
-                                 : message;
+        return message.isEmpty()
+                   ? SettingsDialog::tr("%1 is not a model folder or GGUF file").arg(dir)
+                   : message;
     }
 }
 
@@ -116,8 +116,7 @@ SettingsDialog::SettingsDialog(const ConversationSettings& settings, bool cuda_a
     model_dir_->setClearButtonEnabled(true);
     describe(model_dir_, tr("Model folder"),
              tr("Folder with config.json, safetensors weights and tokenizer.json or "
-                "tokenizer.model; empty for "
-                "the bundled model"));
+                "tokenizer.model, or a GGUF file; empty for the bundled model"));
     auto* browse = new QPushButton(tr("&Browse…"));
     browse->setObjectName(QStringLiteral("browseButton"));
     describe(browse, tr("Browse for model folder"), tr("Choose the model folder in a file dialog"));
@@ -126,10 +125,25 @@ SettingsDialog::SettingsDialog(const ConversationSettings& settings, bool cuda_a
         const QString dir = QFileDialog::getExistingDirectory(this, tr("Model folder"), start);
         if (!dir.isEmpty()) model_dir_->setText(QDir::toNativeSeparators(dir));
     });
+    // GGUF models are single files (or the first of a split set), so they get a file dialog.
+    auto* browse_file = new QPushButton(tr("&GGUF file…"));
+    browse_file->setObjectName(QStringLiteral("browseFileButton"));
+    describe(browse_file, tr("Browse for GGUF file"),
+             tr("Choose a quantized model file (.gguf) in a file dialog"));
+    connect(browse_file, &QPushButton::clicked, this, [this] {
+        const QFileInfo current(model_dir_->text());
+        const QString start = model_dir_->text().isEmpty() ? QDir::homePath()
+                              : current.isFile()           ? current.absolutePath()
+                                                           : model_dir_->text();
+        const QString file = QFileDialog::getOpenFileName(this, tr("GGUF model file"), start,
+                                                          tr("GGUF models (*.gguf)"));
+        if (!file.isEmpty()) model_dir_->setText(QDir::toNativeSeparators(file));
+    });
     auto* model_row = new QHBoxLayout;
     model_row->setContentsMargins(0, 0, 0, 0);
     model_row->addWidget(model_dir_, 1);
     model_row->addWidget(browse);
+    model_row->addWidget(browse_file);
 
     model_status_ = new QLabel;
     model_status_->setObjectName(QStringLiteral("modelStatus"));
@@ -245,20 +259,9 @@ SettingsDialog::SettingsDialog(const ConversationSettings& settings, bool cuda_a
     layout->addWidget(buttons_);
 
     // Tab order follows the form top to bottom, then OK and Cancel.
-    QWidget* order[] = {model_dir_,
-                        browse,
-                        device_,
-                        system_prompt_,
-                        temperature_,
-                        top_p_,
-                        top_k_,
-                        min_p_,
-                        repetition_penalty_,
-                        max_tokens_,
-                        seed_,
-                        random_seed_,
-                        ok,
-                        cancel};
+    QWidget* order[] = {model_dir_,   browse, browse_file,  device_, system_prompt_,
+                        temperature_, top_p_, top_k_,       min_p_,  repetition_penalty_,
+                        max_tokens_,  seed_,  random_seed_, ok,      cancel};
     for (size_t i = 1; i < std::size(order); ++i)
         setTabOrder(order[i - 1], order[i]);
 
