@@ -253,10 +253,9 @@ void quant_matmul(ThreadPool* pool, const WeightMatrix& w, const float* x, int64
     } else {
         quantize(0, n_tokens);
     }
-    // At least ~256K multiply-adds per chunk, so small products do not pay for waking threads.
-    const int64_t work_per_group = cpuq::kQuantRowGroup * w.cols * n_tokens;
-    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / work_per_group);
-    pool->parallel_for(groups, grain, [&](int64_t a, int64_t b) { rows(a, b); });
+    // Chunks of one row group (the pool hands out up to 4 per thread, taken as threads come
+    // free): a thread that starts late or runs slow does not hold the product up.
+    pool->parallel_for(groups, 1, [&](int64_t a, int64_t b) { rows(a, b); });
 }
 
 }  // namespace lc

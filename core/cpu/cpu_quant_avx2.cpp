@@ -145,16 +145,28 @@ struct KScales {
     LC_AVX2_INLINE __m256i scale(int c) const { return chunk_scales(c < 4 ? lo : hi, c); }
 };
 
-// Q4_K/Q5_K's 8 scales and 8 mins (6 bits each in 12 bytes), each repeated for two groups of 16.
+// Q4_K/Q5_K's 8 six-bit scales and mins from their 12 bytes, in registers: bytes 0-3 hold
+// scales 0-3 (low 6 bits) and the top 2 bits of scales 4-7, bytes 4-7 the same for the mins,
+// bytes 8-11 the low 4 bits of scale j + 4 (low nibble) and min j + 4 (high nibble). Returns
+// [scale 0..7 | min 0..7] as bytes. (The 16-byte load stays inside the block: qs follows.)
+LC_AVX2_INLINE __m128i k4_scales_mins(const uint8_t* s) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(v, _mm_set1_epi8(63));  // [sc0..3, mn0..3]
+    const __m128i t =
+        _mm_shuffle_epi8(v, _mm_setr_epi8(8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11));
+    const __m128i nib =
+        _mm_unpacklo_epi32(_mm_and_si128(t, m4), _mm_and_si128(_mm_srli_epi16(t, 4), m4));
+    const __m128i top = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(v, 6), _mm_set1_epi8(3)), 4);
+    const __m128i hi = _mm_or_si128(nib, top);  // [sc4..7, mn4..7]
+    return _mm_unpacklo_epi32(lo, hi);          // [sc0..3, sc4..7, mn0..3, mn4..7]
+}
+
+// ... each repeated for the two groups of 16 it covers.
 LC_AVX2_INLINE void k4_scales(const uint8_t* s, KScales& ks) {
-    const uint32_t a0 = load_u32(s), a1 = load_u32(s + 4), a2 = load_u32(s + 8);
-    const uint32_t sc_lo = a0 & 0x3f3f3f3fu, mn_lo = a1 & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (a2 & 0x0f0f0f0fu) | (((a0 >> 6) & 0x03030303u) << 4);
-    const uint32_t mn_hi = ((a2 >> 4) & 0x0f0f0f0fu) | (((a1 >> 6) & 0x03030303u) << 4);
-    const __m128i sc = _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), 0, 0);
-    const __m128i mn = _mm_setr_epi32(static_cast<int>(mn_lo), static_cast<int>(mn_hi), 0, 0);
-    ks.set(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sc, sc)),
-           _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn, mn)));
+    const __m128i v = k4_scales_mins(s);
+    ks.set(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v)),
+           _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v)));
 }
 
 template <DType DT>
@@ -280,6 +292,16 @@ struct UnpackK<DType::Q2_K> {
     }
 };
 
+// See kPrefetchBytes.
+template <int R>
+LC_AVX2_INLINE void prefetch_rows(const Tile& t, int64_t at, int64_t bytes) {
+    for (int r = 0; r < R; ++r) {
+        const uint8_t* p = t.w + r * t.w_stride + at + kPrefetchBytes;
+        for (int64_t o = 0; o < bytes; o += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
+    }
+}
+
 template <DType DT, int R, int T>
 LC_AVX2 void tile_k(const Tile& t) {
     using U = UnpackK<DT>;
@@ -293,6 +315,7 @@ LC_AVX2 void tile_k(const Tile& t) {
             facc[r][tk] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < t.n_blocks; ++b) {
+        if constexpr (T == 1) prefetch_rows<R>(t, b * int64_t(sizeof(Block)), sizeof(Block));
         U u[R];
         KScales ks[R];
         LC_UNROLL
@@ -445,6 +468,7 @@ LC_AVX2 void tile_32(const Tile& t) {
     const __m256i ones = _mm256_set1_epi16(1);
     const float offset = static_cast<float>(lx.offset);
     for (int64_t b = 0; b < t.n_blocks; ++b) {
+        if constexpr (T == 1) prefetch_rows<R>(t, b * int64_t(sizeof(Block)), sizeof(Block));
         __m256i wq[R];
         __m256 wd[R];
         float wf[R];  // the weight's factor of the activations' sum: m, or -offset * d
