@@ -1,4 +1,5 @@
-// Matrix products over checkpoint weights (F32/F16/BF16), accumulating in f32.
+// Matrix products over checkpoint weights (F32/F16/BF16), accumulating in f32. Quantized
+// weights (GGUF blocks) are handed to cpu_quant.cpp by matmul() and matmul_serial().
 //
 // Layout of the work:
 //   * matmul splits the rows of W over the pool in groups of kRowGroup rows.

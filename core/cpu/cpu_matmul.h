@@ -1,7 +1,8 @@
 #pragma once
 // Matrix products of the CPU backend on weights kept as stored in the checkpoint
 // (BF16, F16 or F32, widened to f32 in registers; AVX2/FMA where the CPU has it, a
-// portable path otherwise). All accumulation is in f32.
+// portable path otherwise). All accumulation is in f32. GGUF's block-quantized types
+// (Q4_0 ... Q6_K) go to cpu/cpu_quant.h, which multiplies the blocks as stored.
 #include <cstdint>
 
 #include "base/dtype.h"
