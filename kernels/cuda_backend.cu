@@ -14,6 +14,9 @@
 #include "matmul.cuh"
 #include "mla_attention.cuh"
 #include "moe.cuh"
+#include "quant_gemv.cuh"
+#include "quant_moe.cuh"
+#include "quant_upload.cuh"
 #include "rope.cuh"
 #include "sampling.cuh"
 
@@ -72,7 +75,14 @@ private:
 struct MoeLayer {
     ExpertTable table;
     int intermediate = 0;
+    bool quantized = false;  // then qtable, not table
+    QuantExpertTable qtable;
 };
+
+// Quantized weights are uploaded through a device buffer of this size, and prefill dequantizes
+// them into two F16 buffers of at most this many elements (slices of rows).
+constexpr size_t kStagingBytes = size_t(32) << 20;
+constexpr int64_t kDequantElems = int64_t(16) << 20;
 
 class CudaBackend final : public Backend {
 public:
@@ -136,17 +146,17 @@ public:
     }
     void matmul(const WeightMatrix& w, const float* x, int64_t xs, float* y, int64_t ys,
                 int n) override {
-        cuda::matmul(w, x, xs, y, ys, n, false, stream_);
+        cuda::matmul(w, x, xs, y, ys, n, false, dequant_, stream_);
     }
     void project(const float* x, int64_t xs, const float* norm, float eps, float* xn, int dim,
                  std::span<const Projection> outs, int n) override;
     void matmul_add(const WeightMatrix& w, const float* x, int64_t xs, float* y, int64_t ys,
                     int n) override {
-        cuda::matmul(w, x, xs, y, ys, n, true, stream_);
+        cuda::matmul(w, x, xs, y, ys, n, true, dequant_, stream_);
     }
     void swiglu(const WeightMatrix& gate, const WeightMatrix& up, const float* x, int64_t xs,
                 float* h, int64_t hs, int n) override {
-        cuda::matmul_swiglu(gate, up, x, xs, h, hs, n, stream_);
+        cuda::matmul_swiglu(gate, up, x, xs, h, hs, n, dequant_, stream_);
     }
     void rms_norm(const float* x, int64_t xs, const float* weight, float eps, float* y, int64_t ys,
                   int n, int dim) override {
@@ -183,10 +193,17 @@ private:
     template <class T>
     T* device_copy(const T* host, size_t n) {
         T* p = static_cast<T*>(device_alloc(std::max<size_t>(n, 1) * sizeof(T)));
-        if (n) check(cudaMemcpy(p, host, n * sizeof(T), cudaMemcpyHostToDevice), "upload");
+        // On our stream, after device_alloc's clearing (a plain cudaMemcpy on the legacy stream
+        // could run before it). From pageable memory the call returns once `host` was read.
+        if (n)
+            check(cudaMemcpyAsync(p, host, n * sizeof(T), cudaMemcpyHostToDevice, stream_),
+                  "upload");
         return p;
     }
     void upload_matrix(WeightMatrix& m);
+    void upload_quant_moe(MoeLayer& m, const LayerWeights& L);
+    void alloc_quant_scratch(const ModelWeights& w, const ModelConfig& c, int max_batch);
+    Q8Buffer alloc_q8(int64_t rows, int64_t len);
     void upload_vector(ParamVector& v) {
         if (!v.empty()) v.backend_data = device_copy(v.host.data(), v.size());
     }
@@ -221,6 +238,9 @@ private:
     float* moe_weights_ = nullptr;     // [max_batch * k]
     float* moe_hidden_ = nullptr;      // [max_batch * (k + shared), moe_intermediate]
     unsigned* moe_counter_ = nullptr;  // the router kernel's done-counter
+    QuantMoeScratch quant_moe_;        // 8-bit activations of quantized experts
+    DequantScratch dequant_;           // prefill's F16 copies of quantized rows
+    void* staging_ = nullptr;          // during upload only
 
     int* recent_ = nullptr;  // [kRecentCapacity] the repetition-penalty window
     static constexpr int kRecentCapacity = 4096;
@@ -241,10 +261,19 @@ void CudaBackend::upload_matrix(WeightMatrix& m) {
         m.row_stride = m.cols;
         return;
     }
+    if (dtype_is_quantized(m.dtype)) {  // split into fields for coalesced loads (quant_layout.cuh)
+        if (!staging_) staging_ = device_alloc(kStagingBytes);
+        void* dst = device_alloc(static_cast<size_t>(packed_matrix_bytes(m)));
+        upload_packed(m, dst, staging_, kStagingBytes, stream_);
+        uploaded_[m.data] = dst;
+        m.data = dst;
+        m.row_stride = m.cols;
+        return;
+    }
     const size_t row_bytes = static_cast<size_t>(m.row_bytes());
     auto* dst = static_cast<uint8_t*>(device_alloc(static_cast<size_t>(m.rows) * row_bytes));
-    check(cudaMemcpy2D(dst, row_bytes, m.data, static_cast<size_t>(m.stride_bytes()), row_bytes,
-                       m.rows, cudaMemcpyHostToDevice),
+    check(cudaMemcpy2DAsync(dst, row_bytes, m.data, static_cast<size_t>(m.stride_bytes()),
+                            row_bytes, m.rows, cudaMemcpyHostToDevice, stream_),
           "uploading weights");
     uploaded_[m.data] = dst;
     m.data = dst;
@@ -265,6 +294,9 @@ void CudaBackend::upload(ModelWeights& w, const ModelConfig& c, int max_batch) {
     upload_matrix(w.lm_head);
     upload_vector(w.final_norm);
     for (LayerWeights& L : w.layers) {
+        if (dtype_is_quantized(L.kv_b_proj.dtype))
+            throw Error(
+                "internal: the GPU's attention reads kv_b_proj unquantized (F32, F16 or BF16)");
         upload_vector(L.input_norm);
         upload_vector(L.post_attention_norm);
         upload_vector(L.q_a_norm);
@@ -285,6 +317,13 @@ void CudaBackend::upload(ModelWeights& w, const ModelConfig& c, int max_batch) {
         }
     }
     uploaded_.clear();
+    if (staging_) {
+        synchronize();
+        allocations_.erase(std::find(allocations_.begin(), allocations_.end(), staging_));
+        cudaFree(staging_);
+        staging_ = nullptr;
+    }
+    alloc_quant_scratch(w, c, max_batch);
 
     max_batch_ = max_batch;
     position_ = static_cast<int*>(device_alloc(sizeof(int)));
@@ -321,14 +360,22 @@ void CudaBackend::upload(ModelWeights& w, const ModelConfig& c, int max_batch) {
     moe_layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
         const LayerWeights& L = w.layers[l];
-        if (!L.is_moe) continue;
+        if (!L.is_moe || L.experts.empty()) continue;
+        MoeLayer& m = moe_layers_[l];
+        const FeedForwardWeights& e0 = L.experts[0];
+        for (const WeightMatrix* q :
+             {&e0.gate, &e0.up, &e0.down, &L.shared.gate, &L.shared.up, &L.shared.down})
+            if (q->data && dtype_is_quantized(q->dtype)) m.quantized = true;
+        if (m.quantized) {  // any GGUF types, each matrix its own (quant_moe.cuh)
+            upload_quant_moe(m, L);
+            continue;
+        }
         std::vector<const void*> gate, up, down;
         for (const FeedForwardWeights& e : L.experts) {
             gate.push_back(e.gate.data);
             up.push_back(e.up.data);
             down.push_back(e.down.data);
         }
-        MoeLayer& m = moe_layers_[l];
         m.table.gate = device_copy(gate.data(), gate.size());
         m.table.up = device_copy(up.data(), up.size());
         m.table.down = device_copy(down.data(), down.size());
@@ -361,6 +408,91 @@ void CudaBackend::upload(ModelWeights& w, const ModelConfig& c, int max_batch) {
     recent_ = static_cast<int*>(device_alloc(kRecentCapacity * sizeof(int)));
     sample_out_ = static_cast<SampleOutput*>(device_alloc(sizeof(SampleOutput)));
     synchronize();
+}
+
+void CudaBackend::upload_quant_moe(MoeLayer& m, const LayerWeights& L) {
+    std::vector<const uint8_t*> gate, up, down;
+    const FeedForwardWeights& e0 = L.experts[0];
+    for (const FeedForwardWeights& e : L.experts) {
+        if (e.gate.dtype != e0.gate.dtype || e.up.dtype != e0.up.dtype ||
+            e.down.dtype != e0.down.dtype || e.intermediate != e0.intermediate)
+            throw Error("the routed experts of one layer differ in type or size");
+        gate.push_back(static_cast<const uint8_t*>(e.gate.data));
+        up.push_back(static_cast<const uint8_t*>(e.up.data));
+        down.push_back(static_cast<const uint8_t*>(e.down.data));
+    }
+    QuantExpertTable& t = m.qtable;
+    t.gate = device_copy(gate.data(), gate.size());
+    t.up = device_copy(up.data(), up.size());
+    t.down = device_copy(down.data(), down.size());
+    t.gate_type = e0.gate.dtype;
+    t.up_type = e0.up.dtype;
+    t.down_type = e0.down.dtype;
+    t.intermediate = e0.intermediate;
+    t.bias = L.router_bias.empty() ? nullptr : L.router_bias.data();
+    if (L.shared.intermediate > 0) {
+        t.shared_gate = static_cast<const uint8_t*>(L.shared.gate.data);
+        t.shared_up = static_cast<const uint8_t*>(L.shared.up.data);
+        t.shared_down = static_cast<const uint8_t*>(L.shared.down.data);
+        t.shared_gate_type = L.shared.gate.dtype;
+        t.shared_up_type = L.shared.up.dtype;
+        t.shared_down_type = L.shared.down.dtype;
+        t.shared_inter = L.shared.intermediate;
+    }
+    m.intermediate = e0.intermediate;
+}
+
+Q8Buffer CudaBackend::alloc_q8(int64_t rows, int64_t len) {
+    Q8Buffer b;
+    b.len = len;
+    b.q = static_cast<int8_t*>(device_alloc(static_cast<size_t>(rows * len)));
+    b.d = static_cast<float*>(device_alloc(static_cast<size_t>(rows * (len / 32)) * 4));
+    b.s = static_cast<int*>(device_alloc(static_cast<size_t>(rows * (len / 16)) * 4));
+    return b;
+}
+
+// The buffers quantized weights need, sized once: F16 slices for prefill products and the
+// 8-bit activations of quantized experts.
+void CudaBackend::alloc_quant_scratch(const ModelWeights& w, const ModelConfig& c, int max_batch) {
+    int64_t widest = 0, largest = 0;
+    auto visit = [&](const WeightMatrix& m) {
+        if (!m.data || !dtype_is_quantized(m.dtype)) return;
+        widest = std::max(widest, m.cols);
+        largest = std::max(largest, m.rows * m.cols);
+    };
+    visit(w.lm_head);
+    for (const LayerWeights& L : w.layers) {
+        for (const WeightMatrix* m : {&L.q_proj, &L.q_a_proj, &L.q_b_proj, &L.kv_a_proj,
+                                      &L.kv_b_proj, &L.o_proj, &L.router})
+            visit(*m);
+        for (const FeedForwardWeights* f : {&L.dense, &L.shared})
+            for (const WeightMatrix* m : {&f->gate, &f->up, &f->down})
+                visit(*m);
+    }
+    // Experts' products never go through the F16 slices; a matrix of the widest kind might.
+    if (widest > 0) {
+        const int64_t elems = std::max(widest * 64, std::min(largest, kDequantElems));
+        dequant_.elems = elems;
+        dequant_.gate = static_cast<__half*>(device_alloc(static_cast<size_t>(elems) * 2));
+        dequant_.up = static_cast<__half*>(device_alloc(static_cast<size_t>(elems) * 2));
+    }
+    int64_t slots = 0, inter = 0;
+    bool quant_experts = false;
+    for (const LayerWeights& L : w.layers) {
+        if (!L.is_moe || L.experts.empty()) continue;
+        const FeedForwardWeights& e0 = L.experts[0];
+        for (const WeightMatrix* q :
+             {&e0.gate, &e0.up, &e0.down, &L.shared.gate, &L.shared.up, &L.shared.down})
+            if (q->data && dtype_is_quantized(q->dtype)) quant_experts = true;
+        const int I = e0.intermediate;
+        const int64_t shared = I > 0 ? (L.shared.intermediate + I - 1) / I : 0;
+        slots = std::max<int64_t>(slots, c.num_experts_per_tok + shared);
+        inter = std::max<int64_t>(inter, I);
+    }
+    if (quant_experts && inter % 32 == 0 && c.hidden_size % 32 == 0) {
+        quant_moe_.x = alloc_q8(max_batch, c.hidden_size);
+        quant_moe_.h = alloc_q8(max_batch * slots, inter);
+    }
 }
 
 void CudaBackend::ensure_page_table(int pages) {
@@ -445,14 +577,25 @@ int CudaBackend::prefill_splits(int n_tokens, int n_keys) const {
 
 void CudaBackend::project(const float* x, int64_t xs, const float* norm, float eps, float* xn,
                           int dim, std::span<const Projection> outs, int n) {
-    // Decode: one launch for the norm and every product.
+    // Decode: one launch for the norm and every product of plain weights, one for those of
+    // quantized weights (both write the same xn).
     if (n <= kGemvMaxTokens && outs.size() <= static_cast<size_t>(kMaxSegments)) {
-        GemvSegment segments[kMaxSegments];
-        for (size_t i = 0; i < outs.size(); ++i)
-            segments[i] =
-                GemvSegment{outs[i].w, outs[i].up, outs[i].y, outs[i].y_stride, outs[i].accumulate};
-        if (gemv_multi(segments, static_cast<int>(outs.size()), x, xs, norm, eps, xn, n, stream_))
+        GemvSegment plain[kMaxSegments], quant[kMaxSegments];
+        int n_plain = 0, n_quant = 0;
+        for (const Projection& p : outs) {
+            const bool q =
+                dtype_is_quantized(p.w->dtype) || (p.up && dtype_is_quantized(p.up->dtype));
+            (q ? quant[n_quant++] : plain[n_plain++]) =
+                GemvSegment{p.w, p.up, p.y, p.y_stride, p.accumulate};
+        }
+        // Checked before anything runs, so that a refusal leaves no product half done.
+        const bool quant_ok = n_quant == 0 || (dim % 32 == 0 && n <= quant_gemv_tokens(dim));
+        if (quant_ok &&
+            (n_plain == 0 || gemv_multi(plain, n_plain, x, xs, norm, eps, xn, n, stream_))) {
+            if (n_quant > 0 && !quant_gemv(quant, n_quant, x, xs, norm, eps, xn, n, stream_))
+                throw Error("internal: quantized projection refused its shape");
             return;
+        }
     }
     const float* in = x;
     int64_t in_stride = xs;
@@ -463,9 +606,9 @@ void CudaBackend::project(const float* x, int64_t xs, const float* norm, float e
     }
     for (const Projection& p : outs) {
         if (p.up) {
-            cuda::matmul_swiglu(*p.w, *p.up, in, in_stride, p.y, p.y_stride, n, stream_);
+            cuda::matmul_swiglu(*p.w, *p.up, in, in_stride, p.y, p.y_stride, n, dequant_, stream_);
         } else {
-            cuda::matmul(*p.w, in, in_stride, p.y, p.y_stride, n, p.accumulate, stream_);
+            cuda::matmul(*p.w, in, in_stride, p.y, p.y_stride, n, p.accumulate, dequant_, stream_);
         }
     }
 }
@@ -500,6 +643,20 @@ void CudaBackend::attention(AttentionMode mode, LatentCache& cache, const Attent
 void CudaBackend::moe(const ModelConfig& c, const MoeArgs& a) {
     const MoeLayer& m = moe_layers_.at(a.layer_index);
     const WeightMatrix& router = a.layer->router;
+    if (m.quantized) {
+        if (a.n_tokens == 1 && !dtype_is_quantized(router.dtype)) {
+            quant_moe_decode(m.qtable, routing_, router, a.x, a.norm, a.eps, a.xn, a.router_logits,
+                             c.hidden_size, moe_ids_, moe_weights_, quant_moe_, a.out, stream_,
+                             moe_counter_);
+            return;
+        }
+        const Projection logits[] = {
+            {&router, nullptr, a.router_logits, c.n_routed_experts, false}};
+        project(a.x, c.hidden_size, a.norm, a.eps, a.xn, c.hidden_size, logits, a.n_tokens);
+        quant_moe_experts(m.qtable, routing_, a.router_logits, a.xn, c.hidden_size, a.n_tokens,
+                          moe_ids_, moe_weights_, quant_moe_, a.out, stream_);
+        return;
+    }
     if (a.n_tokens == 1 && router.dtype == m.table.dtype) {
         moe_decode(m.table, routing_, router, a.x, a.norm, a.eps, a.xn, a.router_logits,
                    c.hidden_size, m.intermediate, moe_ids_, moe_weights_, moe_hidden_, a.out,

@@ -1,5 +1,6 @@
 #include "cuda_common.cuh"
 #include "elementwise.cuh"
+#include "quant_gemm.cuh"
 
 namespace lc::cuda {
 namespace {
@@ -32,6 +33,7 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, int64_t xs,
 
 void embed(const WeightMatrix& table, const int* ids, int n, float* out, cudaStream_t stream) {
     if (n <= 0) return;
+    if (dtype_is_quantized(table.dtype)) return quant_embed(table, ids, n, out, stream);
     with_dtype(table.dtype, [&]<class T>() {
         embed_kernel<T><<<n, 256, 0, stream>>>(static_cast<const T*>(table.data), table.row_stride,
                                                static_cast<int>(table.cols), ids, out);

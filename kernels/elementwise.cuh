@@ -8,7 +8,7 @@
 
 namespace lc::cuda {
 
-// out[t] = table[ids[t]] widened to f32; `ids` in device memory.
+// out[t] = table[ids[t]] widened (or dequantized) to f32; `ids` in device memory.
 void embed(const WeightMatrix& table, const int* ids, int n, float* out, cudaStream_t stream);
 // y[t] = weight * x[t] / sqrt(mean(x[t]^2) + eps); y may be x.
 void rms_norm(const float* x, int64_t x_stride, const float* weight, float eps, float* y,

@@ -1,7 +1,9 @@
 // The CUDA backend against the CPU reference: every op on random data (odd sizes, page
 // boundaries, several head counts and dtypes), the whole model on every fixture (decode steps
 // replayed from a CUDA graph included), and the fixtures against transformers' logits.
-// Skipped where no GPU is usable (CI).
+// Quantized (GGUF) weights are checked against double products on formats/dequant.h's weights
+// within the rounding their kernels may add (quant_reference.h). Skipped where no GPU is
+// usable (CI).
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -18,6 +20,7 @@
 #include "engine/model.h"
 #include "engine/moe_routing.h"
 #include "formats/npy.h"
+#include "quant_reference.h"
 #include "session/open_model.h"
 
 using namespace lc;
@@ -128,6 +131,19 @@ QString id_list(const QJsonArray& ids) {
     for (const auto& v : ids)
         parts << QString::number(v.toInt());
     return parts.join(',');
+}
+
+// A plain matrix's weights as floats (HostMatrix keeps only its bytes).
+std::vector<float> values_of(const HostMatrix& m) {
+    std::vector<float> v(static_cast<size_t>(m.view.rows * m.view.cols));
+    for (size_t i = 0; i < v.size(); ++i)
+        v[i] = load_as_f32(m.bytes.data(), m.view.dtype, i);
+    return v;
+}
+
+// Which kernel a quantized product of n tokens takes (for the messages).
+const char* quant_kernel(int n) {
+    return n <= 8 ? "quant_gemv (8-bit x)" : "quant_gemm (F16 weights)";
 }
 
 }  // namespace
@@ -436,6 +452,370 @@ private slots:
         QVERIFY2(rel_l2(get(*gpu, a.router_logits, logits.size()), logits) < 1e-4, "router");
         const double err = rel_l2(get(*gpu, a.out, want.size()), want);
         QVERIFY2(err < 1e-4, qPrintable(QString("relative L2 %1").arg(err)));
+    }
+
+    // ---- quantized weights (GGUF) -------------------------------------------------------------
+    // Every type; odd row counts; cols one or a few blocks and a model's width; decode (n <= 8,
+    // 8-bit activations) and prefill (F16 dequantization, tensor cores); a padded row stride on
+    // the host. SwiGLU pairs the type with another (gate and up may differ in a file).
+    void quant_matmul_data() {
+        QTest::addColumn<int>("dtype");
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
+        QTest::addColumn<int>("tokens");
+        for (DType t : lc_test::kQuantTypes) {
+            const int block = static_cast<int>(dtype_block_elems(t));
+            for (auto [r, c] :
+                 {std::pair{67, 3 * block}, std::pair{301, block == 32 ? 1408 : 2048}})
+                for (int n : {1, 5, 64, 300})
+                    QTest::newRow(qPrintable(
+                        QString("%1 %2x%3 n=%4").arg(dtype_name(t)).arg(r).arg(c).arg(n)))
+                        << int(t) << r << c << n;
+        }
+    }
+    void quant_matmul() {
+        QFETCH(int, dtype);
+        QFETCH(int, rows);
+        QFETCH(int, cols);
+        QFETCH(int, tokens);
+        const DType t = static_cast<DType>(dtype);
+        const DType up_type = t == DType::Q8_0 ? DType::Q4_0 : DType::Q8_0;
+        auto gpu = gpu_backend();
+        ModelConfig c = attention_config(16, 16, 16, 16, 64);
+        lc_test::QuantMatrix a(rows, cols, t, rng, 1), g(rows, cols, t, rng),
+            u(rows, cols, up_type, rng);
+        ModelWeights w;
+        w.layers.resize(1);
+        w.layers[0].q_proj = a.view;
+        w.layers[0].o_proj = g.view;
+        w.layers[0].q_a_proj = u.view;
+        gpu->upload(w, c, 320);
+        const std::vector<float> x = randn(size_t(tokens) * cols);
+        const std::vector<float> y0 = randn(size_t(tokens) * rows);
+        float* gx = put(*gpu, x);
+        float* gy = put(*gpu, y0);
+        auto variance = [&](const lc_test::QuantMatrix& m) {
+            return tokens <= 8 ? lc_test::q8_variance(m.values, rows, cols, x, tokens)
+                               : lc_test::f16_variance(m.values, rows, cols, x, tokens);
+        };
+        auto verdict = [&](const char* op, DType type, const lc_test::Agreement& r) {
+            const QString text = QString("%1 %2 %3 %4x%5 n=%6: %7")
+                                     .arg(quant_kernel(tokens), op, dtype_name(type))
+                                     .arg(rows)
+                                     .arg(cols)
+                                     .arg(tokens)
+                                     .arg(QString::fromStdString(r.text()));
+            qInfo("%s", qPrintable(text));
+            QVERIFY2(r.ok, qPrintable(text));
+        };
+        // y = A x
+        const std::vector<double> want = lc_test::product(a.values, rows, cols, x, tokens);
+        const std::vector<double> var = variance(a);
+        gpu->matmul(w.layers[0].q_proj, gx, cols, gy, rows, tokens);
+        verdict("matmul", t, lc_test::agree(get(*gpu, gy, y0.size()), want, var));
+        // y += A x
+        std::vector<double> acc = want;
+        for (size_t i = 0; i < acc.size(); ++i)
+            acc[i] += y0[i];
+        gpu->to_backend(y0.data(), gy, y0.size());
+        gpu->matmul_add(w.layers[0].q_proj, gx, cols, gy, rows, tokens);
+        verdict("matmul_add", t, lc_test::agree(get(*gpu, gy, y0.size()), acc, var));
+        // h = silu(G x) * (U x), G and U of different types
+        std::vector<double> h, var_h;
+        lc_test::swiglu(lc_test::product(g.values, rows, cols, x, tokens),
+                        lc_test::product(u.values, rows, cols, x, tokens), variance(g), variance(u),
+                        h, var_h);
+        gpu->swiglu(w.layers[0].o_proj, w.layers[0].q_a_proj, gx, cols, gy, rows, tokens);
+        verdict("swiglu", t, lc_test::agree(get(*gpu, gy, y0.size()), h, var_h));
+    }
+
+    // Rows of a quantized embedding table, dequantized as gguf-py does (to within one part in a
+    // million; the kernel follows gguf-py's roundings, so they are normally equal).
+    void quant_embed_data() {
+        QTest::addColumn<int>("dtype");
+        for (DType t : lc_test::kQuantTypes)
+            QTest::newRow(dtype_name(t)) << int(t);
+    }
+    void quant_embed() {
+        QFETCH(int, dtype);
+        const DType t = static_cast<DType>(dtype);
+        const int cols = t == DType::Q8_0 ? 1408 : 2048, vocab = 37;
+        auto gpu = gpu_backend();
+        ModelConfig c = attention_config(16, 16, 16, 16, 64);
+        lc_test::QuantMatrix table(vocab, cols, t, rng);
+        ModelWeights w;
+        w.layers.resize(1);
+        w.embed = table.view;
+        gpu->upload(w, c, 16);
+        const std::vector<int> ids = {0, 36, 5, 5, 17};
+        const int n = static_cast<int>(ids.size());
+        LatentCache cache(c, 4096, gpu->cache_pages());
+        cache.reserve(n);
+        gpu->begin_chunk(cache, 0, ids.data(), n);
+        float* out = gpu->alloc(size_t(n) * cols);
+        gpu->embed(w.embed, ids.data(), n, out);
+        const std::vector<float> got = get(*gpu, out, size_t(n) * cols);
+        int exact = 0, worst = -1;
+        double worst_err = 0;
+        for (int i = 0; i < n * cols; ++i) {
+            const float want = table.values[size_t(ids[i / cols]) * cols + i % cols];
+            exact += got[i] == want;
+            const double err =
+                std::fabs(double(got[i]) - want) / std::max(1e-30, std::fabs(double(want)));
+            if (!(err <= worst_err)) worst_err = err, worst = i;
+        }
+        qInfo("%s embed: %d of %d values equal to gguf-py's", dtype_name(t), exact, n * cols);
+        QVERIFY2(
+            worst_err <= 1e-6,
+            qPrintable(QString("%1 embed: token %2 column %3 is %4, gguf-py says %5")
+                           .arg(dtype_name(t))
+                           .arg(worst / cols)
+                           .arg(worst % cols)
+                           .arg(got[worst])
+                           .arg(table.values[size_t(ids[worst / cols]) * cols + worst % cols])));
+    }
+
+    // RMSNorm folded into quantized products of several types in one project() call, beside a
+    // plain one (decode: one launch each; n = 20: the prefill path).
+    void quant_project_data() {
+        QTest::addColumn<int>("tokens");
+        for (int n : {1, 5, 20})
+            QTest::newRow(qPrintable(QString("n=%1").arg(n))) << n;
+    }
+    void quant_project() {
+        QFETCH(int, tokens);
+        const int cols = 2048;
+        auto gpu = gpu_backend();
+        ModelConfig c = attention_config(16, 16, 16, 16, 64);
+        lc_test::QuantMatrix a(300, cols, DType::Q4_K, rng), g(77, cols, DType::Q6_K, rng),
+            u(77, cols, DType::Q5_K, rng), b(64, cols, DType::Q8_0, rng);
+        HostMatrix p(50, cols, DType::BF16);
+        ModelWeights w;
+        w.layers.resize(1);
+        LayerWeights& L = w.layers[0];
+        L.q_proj = a.view;
+        L.o_proj = g.view;
+        L.q_b_proj = u.view;
+        L.kv_a_proj = b.view;
+        L.q_a_proj = p.view;
+        gpu->upload(w, c, 64);
+        const std::vector<float> x = randn(size_t(tokens) * cols);
+        const std::vector<float> norm = randn(cols);
+        const std::vector<float> acc0 = randn(size_t(tokens) * 64);
+        std::vector<float> xn(x.size());
+        std::vector<double> xn_want(x.size());
+        for (int t = 0; t < tokens; ++t) {
+            double ss = 0;
+            for (int i = 0; i < cols; ++i)
+                ss += double(x[t * cols + i]) * x[t * cols + i];
+            const double inv = 1 / std::sqrt(ss / cols + 1e-6);
+            for (int i = 0; i < cols; ++i) {
+                xn_want[t * cols + i] = norm[i] * x[t * cols + i] * inv;
+                xn[t * cols + i] = static_cast<float>(xn_want[t * cols + i]);
+            }
+        }
+        float* gx = put(*gpu, x);
+        float* gn = put(*gpu, norm);
+        float* gxn = gpu->alloc(x.size());
+        float* ga = gpu->alloc(size_t(tokens) * 300);
+        float* gg = gpu->alloc(size_t(tokens) * 77);
+        float* gb = put(*gpu, acc0);
+        float* gp = gpu->alloc(size_t(tokens) * 50);
+        const Projection dev[] = {{&L.q_proj, nullptr, ga, 300, false},
+                                  {&L.o_proj, &L.q_b_proj, gg, 77, false},
+                                  {&L.kv_a_proj, nullptr, gb, 64, true},
+                                  {&L.q_a_proj, nullptr, gp, 50, false}};
+        gpu->project(gx, cols, gn, 1e-6f, gxn, cols, dev, tokens);
+        const char* kernel = quant_kernel(tokens);
+        QVERIFY2(lc_test::agree(get(*gpu, gxn, xn.size()), xn_want, {}).ok, "normed x");
+        auto variance = [&](const lc_test::QuantMatrix& m, int64_t rows) {
+            return tokens <= 8 ? lc_test::q8_variance(m.values, rows, cols, xn, tokens)
+                               : lc_test::f16_variance(m.values, rows, cols, xn, tokens);
+        };
+        auto check = [&](const char* what, const lc_test::Agreement& r) {
+            const QString text = QString("%1 project n=%2 %3: %4")
+                                     .arg(kernel)
+                                     .arg(tokens)
+                                     .arg(what, QString::fromStdString(r.text()));
+            qInfo("%s", qPrintable(text));
+            QVERIFY2(r.ok, qPrintable(text));
+        };
+        check("Q4_K 300 rows",
+              lc_test::agree(get(*gpu, ga, size_t(tokens) * 300),
+                             lc_test::product(a.values, 300, cols, xn, tokens), variance(a, 300)));
+        std::vector<double> h, var_h;
+        lc_test::swiglu(lc_test::product(g.values, 77, cols, xn, tokens),
+                        lc_test::product(u.values, 77, cols, xn, tokens), variance(g, 77),
+                        variance(u, 77), h, var_h);
+        check("SwiGLU Q6_K/Q5_K 77 rows", lc_test::agree(get(*gpu, gg, h.size()), h, var_h));
+        std::vector<double> acc = lc_test::product(b.values, 64, cols, xn, tokens);
+        for (size_t i = 0; i < acc.size(); ++i)
+            acc[i] += acc0[i];
+        check("Q8_0 64 rows accumulated",
+              lc_test::agree(get(*gpu, gb, acc.size()), acc, variance(b, 64)));
+        const std::vector<double> plain = lc_test::product(values_of(p), 50, cols, xn, tokens);
+        std::vector<float> plain_f(plain.begin(), plain.end());
+        const double plain_err = rel_l2(get(*gpu, gp, plain.size()), plain_f);
+        QVERIFY2(plain_err < 1e-4,
+                 qPrintable(QString("BF16 beside them: relative L2 %1").arg(plain_err)));
+    }
+
+    // An MoE layer whose routed gate, up and down and shared gate, up and down are six different
+    // types, with an F32 router (decode: its kernel routes) or a quantized one; the shared
+    // experts' width need not be a multiple of the routed one's.
+    void quant_moe_data() {
+        QTest::addColumn<QString>("kind");
+        QTest::addColumn<int>("tokens");
+        for (const char* kind : {"v2_mixed", "v3_partial_shared", "quantized_router"})
+            for (int n : {1, 5, 40})
+                QTest::newRow(qPrintable(QString("%1 n%2").arg(kind).arg(n))) << kind << n;
+    }
+    void quant_moe() {
+        QFETCH(QString, kind);
+        QFETCH(int, tokens);
+        const bool v3 = kind == "v3_partial_shared";
+        ModelConfig c = attention_config(16, 16, 16, 16, 64);
+        const int d = 512, I = 160, E = 16;
+        c.hidden_size = d;
+        c.moe_intermediate_size = I;
+        c.n_routed_experts = E;
+        c.num_experts_per_tok = 4;
+        c.routed_scaling_factor = 2.5;
+        if (v3) {
+            c.model_type = ModelType::DeepseekV3;
+            c.scoring_func = ScoringFunc::Sigmoid;
+            c.norm_topk_prob = true;
+            c.topk_method = TopkMethod::NoauxTc;
+            c.n_group = 4;
+            c.topk_group = 2;
+        }
+        c.n_shared_experts = 2;
+        const int shared = v3 ? 256 : 2 * I;  // v3: 160 + 96, a partial second slot
+        const DType gate_t = v3 ? DType::Q3_K : DType::Q4_K, up_t = v3 ? DType::Q2_K : DType::Q5_K,
+                    down_t = v3 ? DType::Q5_1 : DType::Q5_0;
+        const DType sg_t = v3 ? DType::Q4_0 : DType::Q6_K, su_t = v3 ? DType::Q4_1 : DType::Q8_0,
+                    sd_t = v3 ? DType::Q6_K : DType::Q4_1;
+        std::vector<lc_test::QuantMatrix> q;
+        q.reserve(3 * E + 4);
+        ModelWeights host;
+        host.layers.resize(1);
+        LayerWeights& L = host.layers[0];
+        L.is_moe = true;
+        for (int e = 0; e < E; ++e) {
+            FeedForwardWeights f;
+            f.gate = q.emplace_back(I, d, gate_t, rng).view;
+            f.up = q.emplace_back(I, d, up_t, rng).view;
+            f.down = q.emplace_back(d, I, down_t, rng).view;
+            f.intermediate = I;
+            L.experts.push_back(f);
+        }
+        L.shared.gate = q.emplace_back(shared, d, sg_t, rng).view;
+        L.shared.up = q.emplace_back(shared, d, su_t, rng).view;
+        L.shared.down = q.emplace_back(d, shared, sd_t, rng).view;
+        L.shared.intermediate = shared;
+        HostMatrix router_plain(E, d, DType::F32, 0.3f);
+        std::vector<float> router_values;
+        if (kind == "quantized_router") {
+            L.router = q.emplace_back(E, d, DType::Q8_0, rng).view;
+            router_values = q.back().values;
+        } else {
+            L.router = router_plain.view;
+            router_values = values_of(router_plain);
+        }
+        if (v3) L.router_bias.host = randn(E, 0.1f);
+        ModelWeights device = host;
+        auto gpu = gpu_backend();
+        gpu->upload(device, c, 64);
+
+        const std::vector<float> x = randn(size_t(tokens) * d);
+        const std::vector<float> norm = randn(d);
+        MoeArgs a;
+        a.n_tokens = tokens;
+        a.x = a.out = put(*gpu, x);
+        a.norm = put(*gpu, norm);
+        a.eps = 1e-6f;
+        a.xn = gpu->alloc(x.size());
+        a.router_logits = gpu->alloc(size_t(tokens) * E);
+        a.layer = &device.layers[0];
+        gpu->moe(c, a);
+        const std::vector<float> got_out = get(*gpu, a.out, x.size());
+        const std::vector<float> got_xn = get(*gpu, a.xn, x.size());
+        const std::vector<float> got_logits = get(*gpu, a.router_logits, size_t(tokens) * E);
+
+        // The reference, token by token, routed on the GPU's logits (checked first) so that a
+        // near tie cannot send the two to different experts.
+        std::vector<float> xn(x.size());
+        std::vector<double> xn_want(x.size());
+        for (int t = 0; t < tokens; ++t) {
+            double ss = 0;
+            for (int i = 0; i < d; ++i)
+                ss += double(x[t * d + i]) * x[t * d + i];
+            const double inv = 1 / std::sqrt(ss / d + 1e-6);
+            for (int i = 0; i < d; ++i)
+                xn[t * d + i] =
+                    static_cast<float>(xn_want[t * d + i] = norm[i] * x[t * d + i] * inv);
+        }
+        QVERIFY2(lc_test::agree(got_xn, xn_want, {}).ok, "normed x");
+        const bool q8_router = kind == "quantized_router" && tokens <= 8;
+        const lc_test::Agreement logits =
+            lc_test::agree(got_logits, lc_test::product(router_values, E, d, xn, tokens),
+                           kind != "quantized_router" ? std::vector<double>{}
+                           : q8_router ? lc_test::q8_variance(router_values, E, d, xn, tokens)
+                                       : lc_test::f16_variance(router_values, E, d, xn, tokens));
+        QVERIFY2(logits.ok, qPrintable("router logits: " + QString::fromStdString(logits.text())));
+
+        std::vector<double> want(x.size()), var(x.size());
+        std::vector<float> scratch(3 * E + 64);
+        // One expert (rows [first, first + rows) of gate/up, the same columns of down) on token t.
+        auto expert = [&](const lc_test::QuantMatrix& G, const lc_test::QuantMatrix& U,
+                          const lc_test::QuantMatrix& D, int width, double weight, int t) {
+            const std::vector<float> xt(xn.begin() + t * d, xn.begin() + (t + 1) * d);
+            std::vector<double> h, var_h;
+            lc_test::swiglu(lc_test::product(G.values, width, d, xt, 1),
+                            lc_test::product(U.values, width, d, xt, 1),
+                            lc_test::q8_variance(G.values, width, d, xt, 1),
+                            lc_test::q8_variance(U.values, width, d, xt, 1), h, var_h);
+            std::vector<double> spread(
+                width);  // per column of down: 8-bit rounding of h, and h's own
+            for (int b = 0; b < width; b += 32) {
+                double amax = 0;
+                for (int i = b; i < b + 32; ++i)
+                    amax = std::max(amax, std::fabs(h[i]));
+                for (int i = b; i < b + 32; ++i)
+                    spread[i] = (amax / 127) * (amax / 127) / 12 + var_h[i];
+            }
+            for (int r = 0; r < d; ++r) {
+                double s = 0, v = 0;
+                for (int i = 0; i < width; ++i) {
+                    const double dw = D.values[size_t(r) * width + i];
+                    s += dw * h[i];
+                    v += dw * dw * spread[i];
+                }
+                want[t * d + r] += weight * s;
+                var[t * d + r] += weight * weight * v;
+            }
+        };
+        for (int t = 0; t < tokens; ++t) {
+            int ids[16];
+            float weights[16];
+            route_token(c, got_logits.data() + t * E, L.router_bias.host, scratch.data(), ids,
+                        weights);
+            for (int j = 0; j < c.num_experts_per_tok; ++j)
+                expert(q[3 * ids[j]], q[3 * ids[j] + 1], q[3 * ids[j] + 2], I, weights[j], t);
+            expert(q[3 * E], q[3 * E + 1], q[3 * E + 2], shared, 1.0, t);
+        }
+        std::vector<float> delta(x.size());
+        for (size_t i = 0; i < x.size(); ++i)
+            delta[i] = got_out[i] - x[i];
+        const lc_test::Agreement r = lc_test::agree(delta, want, var);
+        const QString text =
+            QString("quant_moe %1 n=%2 (routed %3/%4/%5, shared %6/%7/%8): %9")
+                .arg(kind)
+                .arg(tokens)
+                .arg(dtype_name(gate_t), dtype_name(up_t), dtype_name(down_t), dtype_name(sg_t),
+                     dtype_name(su_t), dtype_name(sd_t), QString::fromStdString(r.text()));
+        qInfo("%s", qPrintable(text));
+        QVERIFY2(r.ok, qPrintable(text));
     }
 
     // The GPU draws from the same distribution with the same uniform: the same id except where
