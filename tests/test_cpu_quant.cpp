@@ -224,8 +224,10 @@ class TestCpuQuant : public QObject {
     Q_OBJECT
 
 private slots:
-    // Every type, every kernel set, token counts through every tile remainder, odd row counts,
-    // and a block of columns inside a wider matrix (row stride > cols, not starting at 0).
+    // Every type, every kernel set, token counts through every tile remainder (1-7 tokens: the
+    // row tiles of 1-4 tokens; 17, 64, 200: the AVX-512 token panels, full and part-filled),
+    // odd row counts, and a block of columns inside a wider matrix (row stride > cols, not
+    // starting at 0).
     void productsMatchDequantizedReference() {
         lc::ThreadPool pool(3);
         struct Shape {
@@ -246,7 +248,7 @@ private slots:
                         make_matrix(t, s.rows, cols, stride, s.col0_blocks * scale * be,
                                     uint32_t(int(t) * 1000 + s.rows));
                     double err2[2] = {}, ref2[2] = {};
-                    for (int n_tokens : {1, 3, 17, 64, 200}) {
+                    for (int n_tokens : {1, 3, 5, 7, 17, 64, 200}) {
                         for (bool threaded : {false, true}) {
                             const Errors e =
                                 check_product(pool, m, n_tokens, threaded, uint32_t(n_tokens));
