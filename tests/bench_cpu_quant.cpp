@@ -39,6 +39,7 @@ struct Options {
     std::vector<int> tokens{1, 64, 256, 512};
     int64_t footprint_mb = 1024;
     double seconds = 0.5;
+    int batch = 0;  // --moe-batch E: also time E experts' gate and up products, batched or not
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -151,11 +152,13 @@ int main(int argc, char** argv) {
             o.footprint_mb = std::atoll(value().c_str());
         } else if (a == "--seconds") {
             o.seconds = std::atof(value().c_str());
+        } else if (a == "--moe-batch") {
+            o.batch = std::atoi(value().c_str());
         } else {
             std::fprintf(stderr,
                          "usage: %s [--threads N] [--isa portable|avx2|avx512] [--types Q4_K,...] "
                          "[--shapes ROWSxCOLS,...] [--tokens 1,64,...] [--footprint-mb MB] "
-                         "[--seconds S]\n",
+                         "[--seconds S] [--moe-batch EXPERTS]\n",
                          argv[0]);
             return 2;
         }
@@ -215,6 +218,57 @@ int main(int argc, char** argv) {
                 std::fflush(stdout);
             }
             std::printf("\n");
+        }
+    }
+    if (o.batch > 0) {
+        // An MoE layer's decode: the gate and up projections of o.batch experts
+        // (1408 x 2048 each), as separate products and as one batch.
+        const DType t = parse_type(o.types.front());
+        const int64_t rows = 1408, cols = 2048;
+        const int n_mats = 2 * o.batch;
+        const int64_t bytes = lc::dtype_row_bytes(t, cols) * rows;
+        const int64_t sets = std::max<int64_t>(1, (o.footprint_mb << 20) / (bytes * n_mats));
+        std::vector<uint8_t> storage(static_cast<size_t>(bytes * n_mats * sets));
+        fill_random(t, storage.data(), bytes, rng);
+        for (int64_t c = 1; c < n_mats * sets; ++c)
+            std::memcpy(storage.data() + c * bytes, storage.data(), static_cast<size_t>(bytes));
+        std::vector<lc::WeightMatrix> ws;
+        for (int64_t c = 0; c < n_mats * sets; ++c)
+            ws.push_back(lc::WeightMatrix{storage.data() + c * bytes, t, rows, cols, cols});
+        std::vector<float> x(static_cast<size_t>(cols), 0.5f),
+            y(static_cast<size_t>(rows * n_mats));
+        std::vector<lc::MatmulJob> jobs(static_cast<size_t>(n_mats));
+        for (int mode = 0; mode < 2; ++mode) {
+            int64_t set = 0, calls = 0;
+            auto one = [&] {
+                for (int m = 0; m < n_mats; ++m)
+                    jobs[static_cast<size_t>(m)] = {&ws[static_cast<size_t>(set * n_mats + m)],
+                                                    x.data(),
+                                                    cols,
+                                                    y.data() + m * rows,
+                                                    rows,
+                                                    1};
+                if (mode == 0) {
+                    for (const auto& j : jobs)
+                        lc::matmul(pool, *j.w, j.x, j.x_stride, j.y, j.y_stride, 1);
+                } else {
+                    lc::matmul_batch(pool, jobs.data(), n_mats);
+                }
+                set = (set + 1) % sets;
+            };
+            for (int i = 0; i < 3; ++i)
+                one();
+            const double t0 = now();
+            double t1 = t0;
+            while (t1 - t0 < o.seconds || calls < 3) {
+                one();
+                ++calls;
+                t1 = now();
+            }
+            const double s = (t1 - t0) / static_cast<double>(calls);
+            std::printf("%s, %d products of 1408x2048, one token, %s: %.1f us (%.1f GB/s)\n",
+                        lc::dtype_name(t), n_mats, mode == 0 ? "one by one" : "batched", s * 1e6,
+                        static_cast<double>(bytes * n_mats) / s / 1e9);
         }
     }
     return 0;

@@ -310,6 +310,51 @@ private slots:
         }
     }
 
+    // A batch (one pass over the pool for all its products) gives each product exactly as
+    // matmul alone does, for every mix of row kernels and panels, types and shapes.
+    void batchMatchesSeparateProducts() {
+        lc::ThreadPool pool(3);
+        struct Spec {
+            DType t;
+            int64_t rows, cols;
+            int n_tokens;
+        };
+        const Spec specs[] = {{DType::Q4_K, 40, 512, 1},  {DType::Q6_K, 17, 256, 1},
+                              {DType::Q8_0, 33, 96, 20},  {DType::Q5_0, 5, 160, 3},
+                              {DType::Q4_K, 70, 768, 64}, {DType::Q2_K, 1, 256, 9}};
+        for (QuantIsa isa : isas()) {
+            IsaGuard guard(isa);
+            std::vector<QMatrix> ms;
+            std::vector<std::vector<float>> xs, ys, refs;
+            std::mt19937 rng(9);
+            std::normal_distribution<float> normal(0.0f, 1.0f);
+            for (const Spec& sp : specs) {
+                ms.push_back(make_matrix(sp.t, sp.rows, sp.cols, sp.cols, 0, uint32_t(sp.rows)));
+                xs.emplace_back(static_cast<size_t>(sp.n_tokens * sp.cols));
+                for (auto& v : xs.back())
+                    v = normal(rng);
+                ys.emplace_back(static_cast<size_t>(sp.n_tokens * (sp.rows + 1)), kYSentinel);
+                refs.push_back(ys.back());
+            }
+            std::vector<lc::WeightMatrix> ws;
+            for (const QMatrix& m : ms)
+                ws.push_back(m.matrix());
+            std::vector<lc::MatmulJob> jobs;
+            for (size_t i = 0; i < ms.size(); ++i) {
+                const Spec& sp = specs[i];
+                jobs.push_back(
+                    {&ws[i], xs[i].data(), sp.cols, ys[i].data(), sp.rows + 1, sp.n_tokens});
+                lc::matmul(pool, ws[i], xs[i].data(), sp.cols, refs[i].data(), sp.rows + 1,
+                           sp.n_tokens);
+            }
+            lc::matmul_batch(pool, jobs.data(), static_cast<int>(jobs.size()));
+            for (size_t i = 0; i < ms.size(); ++i)
+                QVERIFY2(
+                    ys[i] == refs[i],
+                    (std::string(lc::quant_isa_name(isa)) + " job " + std::to_string(i)).c_str());
+        }
+    }
+
     // The SIMD kernels compute the same integer sums as the portable ones: only the order of
     // the f32 additions differs.
     void simdAgreesWithPortable() {

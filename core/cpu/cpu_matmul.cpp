@@ -585,6 +585,16 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t x_s
     });
 }
 
+void matmul_batch(ThreadPool& pool, const MatmulJob* jobs, int n_jobs) {
+    bool all_quantized = true;
+    for (int i = 0; i < n_jobs; ++i)
+        all_quantized = all_quantized && dtype_is_quantized(jobs[i].w->dtype);
+    if (all_quantized) return quant_matmul_batch(&pool, jobs, n_jobs);
+    for (int i = 0; i < n_jobs; ++i)
+        matmul(pool, *jobs[i].w, jobs[i].x, jobs[i].x_stride, jobs[i].y, jobs[i].y_stride,
+               jobs[i].n_tokens);
+}
+
 void matmul_serial(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
                    int64_t y_stride, int n_tokens) {
     if (w.rows <= 0 || n_tokens <= 0) return;

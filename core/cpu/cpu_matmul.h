@@ -17,6 +17,21 @@ namespace lc {
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t x_stride, float* y,
             int64_t y_stride, int n_tokens);
 
+// One product of a batch (see matmul_batch).
+struct MatmulJob {
+    const WeightMatrix* w;
+    const float* x;
+    int64_t x_stride;
+    float* y;
+    int64_t y_stride;
+    int n_tokens;
+};
+// Several independent products, each as matmul() computes it. When all weights are quantized
+// they run in one pass over the pool (one wake-up and one wait for all: an MoE layer's
+// experts, an MLP's gate and up projections; measured on the 16-core host, 16 expert products
+// of a decode step take 300-340 us instead of 400-440); otherwise one after the other.
+void matmul_batch(ThreadPool& pool, const MatmulJob* jobs, int n_jobs);
+
 // Single-threaded forms, for callers that already split work across threads
 // (e.g. one attention head per thread).
 void matmul_serial(const WeightMatrix& w, const float* x, int64_t x_stride, float* y,

@@ -131,41 +131,134 @@ const cpuq::KernelSet& kernel_set(QuantIsa isa) {
     }
 }
 
-// Prefill where the kernel set has token panels: quantize the tokens into panels of 16 (in
-// parallel), then split the rows over the pool in groups that each thread unpacks once and
-// runs against every panel.
-void panel_matmul(ThreadPool* pool, const cpuq::KernelSet& k, const WeightMatrix& w, const float* x,
-                  int64_t x_stride, float* y, int64_t y_stride, int n_tokens) {
-    cpuq::PanelProduct p;
-    p.dtype = w.dtype;
-    p.w = static_cast<const uint8_t*>(w.data);
-    p.w_stride = w.stride_bytes();
-    p.n_blocks = w.cols / dtype_block_elems(w.dtype);
-    p.pl = cpuq::panel_layout(w.dtype, w.cols);
-    const int n_panels = (n_tokens + cpuq::kPanel - 1) / cpuq::kPanel;
-    uint8_t* panels =
-        thread_buffer(static_cast<size_t>(p.pl.bytes) * static_cast<size_t>(n_panels));
-    p.panels = panels;
-    p.y = y;
-    p.y_stride = y_stride;
-    p.n_tokens = n_tokens;
-    auto quantize = [&](int64_t p0, int64_t p1) {
-        for (int64_t i = p0; i < p1; ++i) {
-            const int t0 = static_cast<int>(i) * cpuq::kPanel;
-            k.quantize_panel(w.dtype, p.pl, x + t0 * x_stride, x_stride,
-                             std::min(cpuq::kPanel, n_tokens - t0), panels + i * p.pl.bytes);
+// One product made ready for the pool: how its activations are quantized (units: tokens for
+// the row kernels, panels of kPanel tokens for the panel kernels) and its rows cut in groups.
+struct Planned {
+    const cpuq::KernelSet* k = nullptr;
+    bool panels = false;
+    cpuq::Product rp;       // row kernels
+    cpuq::PanelProduct pp;  // panel kernels
+    const float* x = nullptr;
+    int64_t x_stride = 0;
+    int n_tokens = 0;
+    int64_t rows = 0;
+    int64_t units = 0;
+    int64_t unit_bytes = 0;
+    int64_t group_rows = 0;
+    int64_t groups = 0;
+    uint8_t* xq = nullptr;
+
+    void quantize(int64_t u0, int64_t u1) const {
+        for (int64_t u = u0; u < u1; ++u) {
+            if (panels) {
+                const int t0 = static_cast<int>(u) * cpuq::kPanel;
+                k->quantize_panel(pp.dtype, pp.pl, x + t0 * x_stride, x_stride,
+                                  std::min(cpuq::kPanel, n_tokens - t0), xq + u * unit_bytes);
+            } else {
+                k->quantize(rp.lx, x + u * x_stride, xq + u * unit_bytes);
+            }
+        }
+    }
+    void run(int64_t g0, int64_t g1) const {
+        const int64_t r0 = g0 * group_rows, r1 = std::min(rows, g1 * group_rows);
+        if (panels) {
+            k->panel_rows(pp, r0, r1);
+        } else {
+            k->rows(rp, r0, r1);
+        }
+    }
+};
+
+Planned plan(const cpuq::KernelSet& k, const MatmulJob& job) {
+    const WeightMatrix& w = *job.w;
+    check_quant_matrix(w);
+    Planned pl;
+    pl.k = &k;
+    pl.x = job.x;
+    pl.x_stride = job.x_stride;
+    pl.n_tokens = job.n_tokens;
+    pl.rows = w.rows;
+    pl.panels = k.panel_rows != nullptr && job.n_tokens >= cpuq::kPanelMinTokens;
+    const auto* data = static_cast<const uint8_t*>(w.data);
+    const int64_t n_blocks = w.cols / dtype_block_elems(w.dtype);
+    if (pl.panels) {
+        pl.pp = cpuq::PanelProduct{w.dtype,  data,         w.stride_bytes(),
+                                   n_blocks, nullptr,      cpuq::panel_layout(w.dtype, w.cols),
+                                   job.y,    job.y_stride, job.n_tokens};
+        pl.units = (job.n_tokens + cpuq::kPanel - 1) / cpuq::kPanel;
+        pl.unit_bytes = pl.pp.pl.bytes;
+        pl.group_rows = cpuq::kPanelRowGroup;
+    } else {
+        pl.rp = cpuq::Product{w.dtype,  data,         w.stride_bytes(),
+                              n_blocks, nullptr,      cpuq::x_layout(w.dtype, w.cols),
+                              job.y,    job.y_stride, job.n_tokens};
+        pl.units = job.n_tokens;
+        pl.unit_bytes = pl.rp.lx.bytes;
+        pl.group_rows = cpuq::kQuantRowGroup;
+    }
+    pl.groups = (w.rows + pl.group_rows - 1) / pl.group_rows;
+    return pl;
+}
+
+void set_activations(Planned& pl, uint8_t* xq) {
+    pl.xq = xq;
+    if (pl.panels) {
+        pl.pp.panels = xq;
+    } else {
+        pl.rp.xq = xq;
+    }
+}
+
+// Products in one pass over the pool: all activations quantized, then every row group of
+// every product handed out one at a time (a thread that starts late or runs slow does not
+// hold the pass up). Quantizing a token costs about as much as a 16-row slice of its
+// product, so it is spread over the pool only when there are enough tokens.
+constexpr int kMaxBatch = 32;
+void run_planned(ThreadPool* pool, Planned* plans, int n) {
+    int64_t bytes = 0, units = 0, groups = 0, tokens = 0;
+    for (int i = 0; i < n; ++i) {
+        bytes += plans[i].units * plans[i].unit_bytes;
+        units += plans[i].units;
+        groups += plans[i].groups;
+        tokens += plans[i].n_tokens;
+    }
+    uint8_t* xq = thread_buffer(static_cast<size_t>(bytes));
+    for (int i = 0; i < n; ++i) {
+        set_activations(plans[i], xq);
+        xq += plans[i].units * plans[i].unit_bytes;
+    }
+    // Calls fn(plan, local begin, local end) for the items [a, b) of all plans laid end to end
+    // (count: Planned::units or Planned::groups).
+    auto spread = [&](int64_t a, int64_t b, int64_t Planned::*count, auto&& fn) {
+        int64_t base = 0;
+        for (int i = 0; i < n && a < b; ++i) {
+            const int64_t c = plans[i].*count;
+            if (a < base + c) {
+                const int64_t e = std::min(b, base + c);
+                fn(plans[i], a - base, e - base);
+                a = e;
+            }
+            base += c;
         }
     };
-    const int64_t groups = (w.rows + cpuq::kPanelRowGroup - 1) / cpuq::kPanelRowGroup;
-    auto rows = [&](int64_t g0, int64_t g1) {
-        k.panel_rows(p, g0 * cpuq::kPanelRowGroup, std::min(w.rows, g1 * cpuq::kPanelRowGroup));
+    auto quantize = [&](int64_t a, int64_t b) {
+        spread(a, b, &Planned::units,
+               [](const Planned& p, int64_t u0, int64_t u1) { p.quantize(u0, u1); });
+    };
+    auto rows = [&](int64_t a, int64_t b) {
+        spread(a, b, &Planned::groups,
+               [](const Planned& p, int64_t g0, int64_t g1) { p.run(g0, g1); });
     };
     if (pool == nullptr || pool->size() == 1) {
-        quantize(0, n_panels);
+        quantize(0, units);
         rows(0, groups);
         return;
     }
-    pool->parallel_for(n_panels, 1, [&](int64_t a, int64_t b) { quantize(a, b); });
+    if (tokens >= 8) {
+        pool->parallel_for(units, 1, [&](int64_t a, int64_t b) { quantize(a, b); });
+    } else {
+        quantize(0, units);
+    }
     pool->parallel_for(groups, 1, [&](int64_t a, int64_t b) { rows(a, b); });
 }
 
@@ -213,49 +306,23 @@ void check_quant_matrix(const WeightMatrix& w) {
 
 void quant_matmul(ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t x_stride,
                   float* y, int64_t y_stride, int n_tokens) {
-    if (w.rows <= 0 || n_tokens <= 0) return;
-    check_quant_matrix(w);
+    const MatmulJob job{&w, x, x_stride, y, y_stride, n_tokens};
+    quant_matmul_batch(pool, &job, 1);
+}
+
+void quant_matmul_batch(ThreadPool* pool, const MatmulJob* jobs, int n_jobs) {
     const cpuq::KernelSet& k = kernel_set(quant_isa_in_use());
-
-    if (k.panel_rows != nullptr && n_tokens >= cpuq::kPanelMinTokens)
-        return panel_matmul(pool, k, w, x, x_stride, y, y_stride, n_tokens);
-
-    cpuq::Product p;
-    p.dtype = w.dtype;
-    p.w = static_cast<const uint8_t*>(w.data);
-    p.w_stride = w.stride_bytes();
-    p.n_blocks = w.cols / dtype_block_elems(w.dtype);
-    p.lx = cpuq::x_layout(w.dtype, w.cols);
-    p.xq = thread_buffer(static_cast<size_t>(p.lx.bytes) * static_cast<size_t>(n_tokens));
-    p.y = y;
-    p.y_stride = y_stride;
-    p.n_tokens = n_tokens;
-
-    uint8_t* xq = const_cast<uint8_t*>(p.xq);
-    auto quantize = [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t)
-            k.quantize(p.lx, x + t * x_stride, xq + t * p.lx.bytes);
-    };
-    // Groups of rows: a multiple of every tile height, and enough of them to share out.
-    const int64_t groups = (w.rows + cpuq::kQuantRowGroup - 1) / cpuq::kQuantRowGroup;
-    auto rows = [&](int64_t g0, int64_t g1) {
-        k.rows(p, g0 * cpuq::kQuantRowGroup, std::min(w.rows, g1 * cpuq::kQuantRowGroup));
-    };
-    if (pool == nullptr || pool->size() == 1) {
-        quantize(0, n_tokens);
-        rows(0, groups);
-        return;
+    Planned plans[kMaxBatch];
+    int n = 0;
+    for (int i = 0; i < n_jobs; ++i) {
+        if (jobs[i].w->rows <= 0 || jobs[i].n_tokens <= 0) continue;
+        plans[n++] = plan(k, jobs[i]);
+        if (n == kMaxBatch) {
+            run_planned(pool, plans, n);
+            n = 0;
+        }
     }
-    // Quantizing a token costs about as much as a 16-row slice of its product: only spread
-    // it when there are enough tokens to be worth waking the threads.
-    if (n_tokens >= 8) {
-        pool->parallel_for(n_tokens, 2, [&](int64_t a, int64_t b) { quantize(a, b); });
-    } else {
-        quantize(0, n_tokens);
-    }
-    // Chunks of one row group (the pool hands out up to 4 per thread, taken as threads come
-    // free): a thread that starts late or runs slow does not hold the product up.
-    pool->parallel_for(groups, 1, [&](int64_t a, int64_t b) { rows(a, b); });
+    if (n > 0) run_planned(pool, plans, n);
 }
 
 }  // namespace lc

@@ -5,6 +5,7 @@
 // quantized types here; cpu_quant.cpp says how the work is laid out.
 #include <cstdint>
 
+#include "cpu/cpu_matmul.h"
 #include "cpu/thread_pool.h"
 #include "engine/weight_matrix.h"
 
@@ -23,6 +24,10 @@ const char* quant_isa_name(QuantIsa isa);
 // that grows to the largest call seen and is reused after (no allocation per token).
 void quant_matmul(ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t x_stride,
                   float* y, int64_t y_stride, int n_tokens);
+
+// Several products in one pass over the pool (one wake-up, one wait): the same results as
+// quant_matmul on each. Every job's W must be quantized.
+void quant_matmul_batch(ThreadPool* pool, const MatmulJob* jobs, int n_jobs);
 
 // Throws lc::Error when `w` cannot be multiplied here: a type without kernels, or a width or row
 // stride that is not a whole number of blocks.
