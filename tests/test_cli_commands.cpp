@@ -120,6 +120,42 @@ private slots:
         QCOMPARE(gpu.out, cpu.out);
     }
 
+    // A GGUF file (llama.cpp's conversion and Q4_K_M quantization of a small checkpoint) works in
+    // every command a folder does: info, tokenize, render, generate, bench.
+    void gguf_file_works_in_every_command() {
+        const QString gguf = QString(LC_FIXTURES_DIR) + "/gguf_v2/model-Q4_K_M.gguf";
+        lc_test::CliResult r = run_cli({"info", "--model", gguf, "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.describe()));
+        const QJsonObject info = QJsonDocument::fromJson(r.out).object();
+        QCOMPARE(info["format"].toString(), QStringLiteral("gguf"));
+        QVERIFY(info["matrix_types"].toObject().contains("Q4_K"));
+        QCOMPARE(info["config"].toObject()["num_hidden_layers"].toInt(), 2);
+
+        r = run_cli({"tokenize", "--model", gguf, "--text", "the cat sat on the mat."});
+        QVERIFY2(r.code == 0, qPrintable(r.describe()));
+        QVERIFY2(!r.out.trimmed().isEmpty(), r.out.constData());
+
+        QTemporaryDir tmp;
+        QFile messages(tmp.filePath("m.json"));
+        QVERIFY(messages.open(QIODevice::WriteOnly));
+        messages.write(R"([{"role": "user", "content": "the dog ran"}])");
+        messages.close();
+        r = run_cli({"render", "--model", gguf, "--messages", messages.fileName()});
+        QVERIFY2(r.code == 0, qPrintable(r.describe()));
+        // The template stored in the file, with its special tokens.
+        QVERIFY2(r.out.contains("<｜User｜>the dog ran<｜Assistant｜>"), r.out.constData());
+
+        r = run_cli({"generate", "--model", gguf, "--prompt", "the cat", "--temperature", "0",
+                     "--max-tokens", "5", "--print-ids"});
+        QVERIFY2(r.code == 0, qPrintable(r.describe()));
+        QVERIFY(!r.out.trimmed().isEmpty());
+
+        r = run_cli({"bench", "--model", gguf, "--depths", "0", "--prompt-len", "8", "--gen", "4",
+                     "--membench-mb", "16"});
+        QVERIFY2(r.code == 0, qPrintable(r.describe()));
+        QVERIFY(QJsonDocument::fromJson(r.out).object()["max_resident_bytes"].toDouble() > 0);
+    }
+
     void bench_prints_json_per_depth() {
         lc_test::CliResult r = run_cli({"bench", "--model", kModel, "--depths", "0,16",
                                         "--prompt-len", "8", "--gen", "4", "--membench-mb", "16"});

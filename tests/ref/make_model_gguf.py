@@ -4,6 +4,8 @@ tensor names, experts stacked per layer, and either the newer attention layout (
 per-head W_UK transposed, and attn_v_b) or the older one (attn_kv_b).
 
     make_model_gguf.py FIXTURE_DIR OUT.gguf mla|legacy TYPE
+        (with FIXTURE_DIR/tokenizer.json, its vocabulary and chat template as the converter
+        writes them; else no vocabulary)
         TYPE: "source" keeps every tensor in the checkpoint's dtype (lossless); Q8_0, Q4_0, Q4_1,
         Q5_0 or Q5_1 quantize the 2-D and 3-D weights whose rows are a multiple of 32 with gguf-py
         (others stay as stored, as llama-quantize leaves rows it cannot quantize); norms stay F32.
@@ -122,7 +124,11 @@ def main():
     hp = json.load(open(os.path.join(fixture, "config.json")))
     tensors = read_safetensors(os.path.join(fixture, "model.safetensors"))
     w = config_writer(os.path.join(fixture, "config.json"), out, layout == "legacy", [])
-    w.add_tokenizer_model("gpt2")  # no vocabulary: these files are read for their weights
+    if os.path.exists(os.path.join(fixture, "tokenizer.json")):  # the converter's vocabulary
+        from make_test_gguf import add_vocab
+        add_vocab(w, fixture, "deepseek-llm", hp["vocab_size"], False)
+    else:
+        w.add_tokenizer_model("gpt2")  # no vocabulary: these files are read for their weights
     dequantized = {}
     for name, arr, dt, is_weight in gguf_names(hp, tensors, layout == "legacy"):
         if not is_weight:

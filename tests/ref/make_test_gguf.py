@@ -201,6 +201,16 @@ def looks_special(text):
 
 
 def vocab(tok_dir, out, pre, vocab_size, glm):
+    w = gguf.GGUFWriter(out, "deepseek2")
+    types = add_vocab(w, tok_dir, pre, vocab_size, glm)
+    finish(w)
+    # The control ids beside the file, for `tokenize` (GGUFReader takes seconds on 100k tokens).
+    with open(out + ".control.json", "w", encoding="utf-8") as f:
+        json.dump([i for i, t in enumerate(types) if t == gguf.TokenType.CONTROL], f)
+
+
+def add_vocab(w, tok_dir, pre, vocab_size, glm):
+    """The converter's tokenizer keys for tok_dir/tokenizer.json; returns the token types."""
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(tok_dir, "tokenizer.json"))
     reverse = {i: t for t, i in tok.get_vocab(with_added_tokens=True).items()}
@@ -225,7 +235,6 @@ def vocab(tok_dir, out, pre, vocab_size, glm):
         else:
             types.append(gguf.TokenType.NORMAL)
         tokens.append(token)
-    w = gguf.GGUFWriter(out, "deepseek2")
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre(pre)
     w.add_token_list(tokens)
@@ -238,10 +247,7 @@ def vocab(tok_dir, out, pre, vocab_size, glm):
         special._set_special_token("unk", ids["<|endoftext|>"])
         special._set_special_token("eom", ids["<|observation|>"])
     special.add_to_gguf(w)
-    finish(w)
-    # The control ids beside the file, for `tokenize` (GGUFReader takes seconds on 100k tokens).
-    with open(out + ".control.json", "w", encoding="utf-8") as f:
-        json.dump([i for i, t in enumerate(types) if t == gguf.TokenType.CONTROL], f)
+    return types
 
 
 def bad_vocab(out, case):
