@@ -58,7 +58,8 @@ __device__ __forceinline__ void scale_min_k4(const uint4& meta, int j, uint32_t&
 }  // namespace quant_detail
 
 // Per type: kGroups per piece, whether weights have an offset (b != 0), the zero point (weights
-// are a * (q - kZero); -1 where the type has a separate min instead), and the two halves of
+// are a * (q - kZero); -1 where the type has a separate min instead), the registers one piece's
+// loads take (kRawRegs, which bounds how many a lane can have in flight), and the two halves of
 // reading a piece: load() issues its global loads (`row` a packed row of `nb` blocks, `p` a
 // piece in [0, nb * pieces)), decode() turns them into weights. Kept apart so that a warp can
 // have the loads of several rows in flight before it decodes any.
@@ -85,6 +86,7 @@ struct QuantTraits<DType::Q8_0> {
     static constexpr int kGroups = 1;
     static constexpr bool kOffset = false;
     static constexpr int kZero = 0;
+    static constexpr int kRawRegs = 5;
     struct Raw {
         uint4 q;
         uint32_t d;
@@ -110,6 +112,7 @@ struct QuantTraits32 {
     static constexpr int kGroups = 2;
     static constexpr bool kOffset = true;
     static constexpr int kZero = kMin ? -1 : kFifthBit ? 16 : 8;
+    static constexpr int kRawRegs = 6;
     struct Raw {
         uint4 q;
         uint32_t qh;
@@ -167,6 +170,7 @@ struct QuantTraitsK2 {
     static constexpr int kGroups = 4;
     static constexpr bool kOffset = true;
     static constexpr int kZero = kThirdBit ? 4 : -1;
+    static constexpr int kRawRegs = kThirdBit ? 12 : 9;
     struct Raw {
         uint4 q;
         uint4 sc;             // Q2_K: the 16 scale bytes; Q3_K: hmask[16h, +16)
@@ -245,6 +249,7 @@ struct QuantTraitsK4 {
     static constexpr int kGroups = 2;
     static constexpr bool kOffset = true;
     static constexpr int kZero = -1;
+    static constexpr int kRawRegs = kFifthBit ? 12 : 8;
     struct Raw {
         uint4 q;
         uint4 qh;
@@ -305,6 +310,7 @@ struct QuantTraits<DType::Q6_K> {
     static constexpr int kGroups = 2;
     static constexpr bool kOffset = true;
     static constexpr int kZero = 32;
+    static constexpr int kRawRegs = 10;
     struct Raw {
         uint4 q;
         uint4 qh;

@@ -10,10 +10,10 @@ namespace {
 constexpr int kWarps = 8;                // one weight row per warp at a time
 constexpr int kSharedBudget = 48 << 10;  // the default dynamic shared memory limit
 constexpr int kBlocksPerSm = 4;
-// Rows per warp at a time: their loads are in flight together (fewer with more tokens, whose
-// accumulators take the registers).
+// Rows per warp at a time, their loads in flight together. Two: tiles of 16 rows spread even a
+// 576-row matrix over 36 blocks, and two pieces of each row go in one pass (quant_row.cuh).
 template <int NT>
-constexpr int kRows = NT <= 2 ? 4 : 2;
+constexpr int kRows = 2;
 
 // Shared bytes of n tokens' 8-bit inputs: quants, a float scale per 32, an int sum per 16.
 int64_t input_bytes(int n, int64_t cols) {

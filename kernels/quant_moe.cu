@@ -16,8 +16,10 @@ __device__ __forceinline__ float silu(float g) {
     return g / (1.0f + __expf(-g));
 }
 
-// A warp per router row with RMSNorm folded in (as moe.cu's router); block 0 also writes xn and
-// its 8-bit copy; the last block to finish routes.
+// Two router rows per block, four warps per row, each a quarter of the columns (interleaved,
+// so that a lane's loads are all in flight at once), RMSNorm folded in as in moe.cu's router;
+// block 0 also writes xn and its 8-bit copy; the last block to finish routes.
+constexpr int kRouterRows = 2;
 template <class T>
 __global__ void __launch_bounds__(256)
     router_kernel(const T* __restrict__ w, int64_t ld, int cols, const float* __restrict__ x,
@@ -25,16 +27,19 @@ __global__ void __launch_bounds__(256)
                   float* __restrict__ logits, RoutingParams p, const float* __restrict__ bias,
                   int* __restrict__ ids, float* __restrict__ weights, unsigned* counter) {
     __shared__ float raw[kMaxExperts], scores[kMaxExperts], choice[kMaxExperts], group[64];
+    __shared__ float part_acc[8], part_ss[8], inv_rms;
     __shared__ bool last;
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int r = blockIdx.x * 8 + warp;
+    constexpr int kQuarters = 8 / kRouterRows;
+    const int quarter = warp % kQuarters;
+    const int r = blockIdx.x * kRouterRows + warp / kQuarters;
     const T* row = w + static_cast<int64_t>(r < p.n_routed ? r : 0) * ld;
     float acc = 0.0f, ss = 0.0f;
     constexpr int V = Vec16<T>::N;
     if (cols % V == 0 && ld % V == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 &&
         reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(norm) % 16 == 0) {
 #pragma unroll 4
-        for (int c = lane * V; c < cols; c += kWarp * V) {
+        for (int c = (quarter * kWarp + lane) * V; c < cols; c += kQuarters * kWarp * V) {
             float wv[V];
             widen16<T>(load_streaming(row + c), wv);
 #pragma unroll
@@ -47,15 +52,31 @@ __global__ void __launch_bounds__(256)
             }
         }
     } else {
-        for (int c = lane; c < cols; c += kWarp) {
+        for (int c = quarter * kWarp + lane; c < cols; c += kQuarters * kWarp) {
             const float xv = x[c];
             ss += xv * xv;
             acc += to_f32<T>(row[c]) * norm[c] * xv;
         }
     }
-    const float inv = rsqrtf(warp_sum(ss) / cols + eps);
-    acc = warp_sum(acc) * inv;
-    if (lane == 0 && r < p.n_routed) logits[r] = acc;
+    acc = warp_sum(acc);
+    ss = warp_sum(ss);
+    if (lane == 0) part_acc[warp] = acc, part_ss[warp] = ss;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float total = 0.0f;  // every row's warps together saw all of x once
+        for (int q = 0; q < kQuarters; ++q)
+            total += part_ss[q];
+        inv_rms = rsqrtf(total / cols + eps);
+    }
+    __syncthreads();
+    const float inv = inv_rms;
+    if (threadIdx.x < kRouterRows) {
+        const int row_index = blockIdx.x * kRouterRows + threadIdx.x;
+        float total = 0.0f;
+        for (int q = 0; q < kQuarters; ++q)
+            total += part_acc[threadIdx.x * kQuarters + q];
+        if (row_index < p.n_routed) logits[row_index] = total * inv;
+    }
     if (blockIdx.x == 0) {
         for (int base = warp * kWarp * 4; base < cols; base += 8 * kWarp * 4) {
             const int c = base + lane * 4;
@@ -146,7 +167,18 @@ __global__ void __launch_bounds__(256, 2)
         up_rows[i] = up + r * up_ld;
     }
     float g[kRowsPerWarp][1] = {}, u[kRowsPerWarp][1] = {};
-    if (first < rows) {
+    if (first < rows && gate_type == up_type) {  // the usual case: all 8 rows' loads at once
+        const uint8_t* both_rows[2 * kRowsPerWarp];
+        float both[2 * kRowsPerWarp][1] = {};
+#pragma unroll
+        for (int i = 0; i < kRowsPerWarp; ++i)
+            both_rows[i] = gate_rows[i], both_rows[kRowsPerWarp + i] = up_rows[i];
+        rows_dot<1, 2 * kRowsPerWarp>(gate_type, both_rows, d, 0, row_pieces(gate_type, d), &x,
+                                      both);
+#pragma unroll
+        for (int i = 0; i < kRowsPerWarp; ++i)
+            g[i][0] = both[i][0], u[i][0] = both[kRowsPerWarp + i][0];
+    } else if (first < rows) {
         rows_dot<1, kRowsPerWarp>(gate_type, gate_rows, d, 0, row_pieces(gate_type, d), &x, g);
         rows_dot<1, kRowsPerWarp>(up_type, up_rows, d, 0, row_pieces(up_type, d), &x, u);
     }
@@ -264,7 +296,7 @@ void quant_moe_decode(const QuantExpertTable& ex, const RoutingParams& p,
     check_shapes(ex, p, d);
     if (dtype_is_quantized(router.dtype)) throw Error("internal: quantized router in decode");
     with_dtype(router.dtype, [&]<class T>() {
-        router_kernel<T><<<(p.n_routed + 7) / 8, 256, 0, stream>>>(
+        router_kernel<T><<<(p.n_routed + kRouterRows - 1) / kRouterRows, 256, 0, stream>>>(
             static_cast<const T*>(router.data), router.row_stride, d, x, norm, eps, xn, scratch.x,
             logits, p, ex.bias, ids, weights, counter);
     });

@@ -15,6 +15,9 @@ __host__ __device__ inline int64_t device_row_bytes(DType t, int64_t cols) {
     return cols * (t == DType::F32 ? 4 : 2);
 }
 
+// Registers a lane may fill with loads in flight (quant_dot.cuh's kRawRegs per piece).
+constexpr int kLoadRegs = 64;
+
 // 16-byte pieces of a row of `cols` weights (quant_dot.cuh's pieces; 8 or 4 plain weights).
 __host__ __device__ inline int row_pieces(DType t, int cols) {
     const QuantFormat f = quant_format(t);
@@ -30,17 +33,16 @@ __device__ __forceinline__ Piece<QuantTraits<T>::kGroups> read_piece(const uint8
 
 // acc[r][t] += this lane's share of rows[r] . x[t] over pieces [p_begin, p_end) (p_begin <
 // p_end). Each pass issues the loads of U pieces of all R rows before decoding any (one branch-
-// free block), so that a warp keeps R * U * 512 bytes of quants in flight; U is 2 only for types
-// whose loads fit few registers.
-template <DType T, int NT, int R>
-__device__ __forceinline__ void rows_dot_quant(const uint8_t* const (&rows)[R], int cols,
-                                               int p_begin, int p_end, const Q8Ref* x,
-                                               float (&acc)[R][NT]) {
+// free block), so that a warp keeps R * U * 512 bytes of quants in flight; U is 2 where R pieces'
+// loads take few registers.
+template <DType T, int NT, int R, int R0, int RB>
+__device__ __forceinline__ void rows_dot_batch(const uint8_t* const (&rows)[R], int nb, int p_begin,
+                                               int p_end, const Q8Ref* x, float (&acc)[R][NT]) {
     using Q = QuantTraits<T>;
-    constexpr int U = sizeof(typename Q::Raw) <= 24 ? 2 : 1;  // the small 32-weight blocks
-    const int nb = cols / quant_format(T).block, lane = threadIdx.x % kWarp;
+    constexpr int U = RB * Q::kRawRegs * 2 <= kLoadRegs ? 2 : 1;
+    const int lane = threadIdx.x % kWarp;
     for (int base = p_begin; base < p_end; base += kWarp * U) {
-        typename Q::Raw raw[U][R];
+        typename Q::Raw raw[U][RB];
         int piece[U];
         bool live[U];
 #pragma unroll
@@ -49,21 +51,36 @@ __device__ __forceinline__ void rows_dot_quant(const uint8_t* const (&rows)[R], 
             live[u] = p < p_end;
             piece[u] = live[u] ? p : p_begin;
 #pragma unroll
-            for (int r = 0; r < R; ++r)
-                raw[u][r] = Q::load(rows[r], nb, piece[u]);
+            for (int r = 0; r < RB; ++r)
+                raw[u][r] = Q::load(rows[R0 + r], nb, piece[u]);
         }
 #pragma unroll
         for (int u = 0; u < U; ++u)
 #pragma unroll
-            for (int r = 0; r < R; ++r) {
+            for (int r = 0; r < RB; ++r) {
                 const Piece<Q::kGroups> pc = Q::decode(raw[u][r], piece[u]);
 #pragma unroll
                 for (int t = 0; t < NT; ++t) {
                     const float v = dot_piece<T>(pc, x[t]);
-                    acc[r][t] += live[u] ? v : 0.0f;
+                    acc[R0 + r][t] += live[u] ? v : 0.0f;
                 }
             }
     }
+    if constexpr (R0 + RB < R)
+        rows_dot_batch<T, NT, R, R0 + RB, RB>(rows, nb, p_begin, p_end, x, acc);
+}
+
+// acc[r][t] += this lane's share of rows[r] . x[t] over pieces [p_begin, p_end) (p_begin <
+// p_end). Each pass issues the loads of U pieces of a batch of rows before decoding any (one
+// branch-free block), so that a warp keeps batch * U * 512 bytes of quants in flight; the batch
+// and U are as large as about kLoadRegs registers of loads allow for the type.
+template <DType T, int NT, int R>
+__device__ __forceinline__ void rows_dot_quant(const uint8_t* const (&rows)[R], int cols,
+                                               int p_begin, int p_end, const Q8Ref* x,
+                                               float (&acc)[R][NT]) {
+    constexpr int fit = kLoadRegs / QuantTraits<T>::kRawRegs;
+    constexpr int RB = R <= fit ? R : fit >= 4 && R % 4 == 0 ? 4 : fit >= 2 && R % 2 == 0 ? 2 : 1;
+    rows_dot_batch<T, NT, R, 0, RB>(rows, cols / quant_format(T).block, p_begin, p_end, x, acc);
 }
 
 // Plain rows against the 8-bit activations (cols a multiple of 32, so that a lane's 16 bytes
