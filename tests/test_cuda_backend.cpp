@@ -662,11 +662,13 @@ private slots:
 
     // An MoE layer whose routed gate, up and down and shared gate, up and down are six different
     // types, with an F32 router (decode: its kernel routes) or a quantized one; the shared
-    // experts' width need not be a multiple of the routed one's.
+    // experts' width need not be a multiple of the routed one's, and they may be plain BF16
+    // beside quantized routed experts.
     void quant_moe_data() {
         QTest::addColumn<QString>("kind");
         QTest::addColumn<int>("tokens");
-        for (const char* kind : {"v2_mixed", "v3_partial_shared", "quantized_router"})
+        for (const char* kind :
+             {"v2_mixed", "v3_partial_shared", "quantized_router", "plain_shared"})
             for (int n : {1, 5, 40})
                 QTest::newRow(qPrintable(QString("%1 n%2").arg(kind).arg(n))) << kind << n;
     }
@@ -713,6 +715,19 @@ private slots:
         L.shared.up = q.emplace_back(shared, d, su_t, rng).view;
         L.shared.down = q.emplace_back(d, shared, sd_t, rng).view;
         L.shared.intermediate = shared;
+        std::vector<float> shared_values[3] = {q[3 * E].values, q[3 * E + 1].values,
+                                               q[3 * E + 2].values};
+        HostMatrix plain[3];
+        if (kind == "plain_shared") {
+            plain[0] = HostMatrix(shared, d, DType::BF16, 0.05f);
+            plain[1] = HostMatrix(shared, d, DType::BF16, 0.05f);
+            plain[2] = HostMatrix(d, shared, DType::BF16, 0.05f);
+            for (int i = 0; i < 3; ++i)
+                shared_values[i] = values_of(plain[i]);
+            L.shared.gate = plain[0].view;
+            L.shared.up = plain[1].view;
+            L.shared.down = plain[2].view;
+        }
         HostMatrix router_plain(E, d, DType::F32, 0.3f);
         std::vector<float> router_values;
         if (kind == "quantized_router") {
@@ -767,14 +782,14 @@ private slots:
         std::vector<double> want(x.size()), var(x.size());
         std::vector<float> scratch(3 * E + 64);
         // One expert (rows [first, first + rows) of gate/up, the same columns of down) on token t.
-        auto expert = [&](const lc_test::QuantMatrix& G, const lc_test::QuantMatrix& U,
-                          const lc_test::QuantMatrix& D, int width, double weight, int t) {
+        auto expert = [&](const std::vector<float>& G, const std::vector<float>& U,
+                          const std::vector<float>& D, int width, double weight, int t) {
             const std::vector<float> xt(xn.begin() + t * d, xn.begin() + (t + 1) * d);
             std::vector<double> h, var_h;
-            lc_test::swiglu(lc_test::product(G.values, width, d, xt, 1),
-                            lc_test::product(U.values, width, d, xt, 1),
-                            lc_test::q8_variance(G.values, width, d, xt, 1),
-                            lc_test::q8_variance(U.values, width, d, xt, 1), h, var_h);
+            lc_test::swiglu(lc_test::product(G, width, d, xt, 1),
+                            lc_test::product(U, width, d, xt, 1),
+                            lc_test::q8_variance(G, width, d, xt, 1),
+                            lc_test::q8_variance(U, width, d, xt, 1), h, var_h);
             std::vector<double> spread(
                 width);  // per column of down: 8-bit rounding of h, and h's own
             for (int b = 0; b < width; b += 32) {
@@ -787,7 +802,7 @@ private slots:
             for (int r = 0; r < d; ++r) {
                 double s = 0, v = 0;
                 for (int i = 0; i < width; ++i) {
-                    const double dw = D.values[size_t(r) * width + i];
+                    const double dw = D[size_t(r) * width + i];
                     s += dw * h[i];
                     v += dw * dw * spread[i];
                 }
@@ -801,8 +816,9 @@ private slots:
             route_token(c, got_logits.data() + t * E, L.router_bias.host, scratch.data(), ids,
                         weights);
             for (int j = 0; j < c.num_experts_per_tok; ++j)
-                expert(q[3 * ids[j]], q[3 * ids[j] + 1], q[3 * ids[j] + 2], I, weights[j], t);
-            expert(q[3 * E], q[3 * E + 1], q[3 * E + 2], shared, 1.0, t);
+                expert(q[3 * ids[j]].values, q[3 * ids[j] + 1].values, q[3 * ids[j] + 2].values, I,
+                       weights[j], t);
+            expert(shared_values[0], shared_values[1], shared_values[2], shared, 1.0, t);
         }
         std::vector<float> delta(x.size());
         for (size_t i = 0; i < x.size(); ++i)
@@ -812,8 +828,9 @@ private slots:
             QString("quant_moe %1 n=%2 (routed %3/%4/%5, shared %6/%7/%8): %9")
                 .arg(kind)
                 .arg(tokens)
-                .arg(dtype_name(gate_t), dtype_name(up_t), dtype_name(down_t), dtype_name(sg_t),
-                     dtype_name(su_t), dtype_name(sd_t), QString::fromStdString(r.text()));
+                .arg(dtype_name(gate_t), dtype_name(up_t), dtype_name(down_t),
+                     dtype_name(L.shared.gate.dtype), dtype_name(L.shared.up.dtype),
+                     dtype_name(L.shared.down.dtype), QString::fromStdString(r.text()));
         qInfo("%s", qPrintable(text));
         QVERIFY2(r.ok, qPrintable(text));
     }
