@@ -161,7 +161,7 @@ private slots:
         const fs::path dir = kFixtures / "gguf_v2";
         const fs::path file = dir / ("model-" + type.toStdString() + ".gguf");
         QVERIFY2(fs::exists(file), file.c_str());
-        const std::vector<int> ids = input_ids(dir / "ref.json");
+        const std::vector<int> ids = input_ids(dir / "gguf_ref.json");
         const std::vector<float> ours = logits_of(file, ids);
         const std::vector<float> reference =
             read_npy(dir / ("ref_logits-" + type.toStdString() + ".npy"));

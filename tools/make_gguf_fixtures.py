@@ -18,7 +18,8 @@
         model-<TYPE>.gguf         Q4_K_M, Q6_K, Q8_0, Q4_0 (model-BF16.gguf, their source, is
                                   not committed: the lossless path is test_gguf_model's own)
         config.json               the checkpoint's (for the reference step)
-        ref.json                  input_ids, the types, versions
+        gguf_ref.json             input_ids, the types, versions (not ref.json: test_fixtures
+                                  runs every folder with one as a safetensors checkpoint)
         ref_logits-<TYPE>.npy
 Deterministic (seeded generators).
 """
@@ -156,7 +157,7 @@ def make(quantize: str, out: str) -> None:
     ids = [bos] + [int(x) for x in rng.integers(4, vocab, 23)]
     json.dump({"input_ids": ids, "types": TYPES[1:], "vocab_size": vocab,
                "made_by": "tools/make_gguf_fixtures.py"},
-              open(os.path.join(out, "ref.json"), "w"), indent=1)
+              open(os.path.join(out, "gguf_ref.json"), "w"), indent=1)
 
 
 def dequantized_state_dict(path: str, c: dict) -> dict:
@@ -203,7 +204,7 @@ def reference(out: str) -> None:
     from transformers import DeepseekV2ForCausalLM
 
     c = json.load(open(os.path.join(out, "config.json")))
-    ref = json.load(open(os.path.join(out, "ref.json")))
+    ref = json.load(open(os.path.join(out, "gguf_ref.json")))
     for q in ref["types"]:
         sd = dequantized_state_dict(os.path.join(out, f"model-{q}.gguf"), c)
         with tempfile.TemporaryDirectory() as folder:
@@ -217,7 +218,7 @@ def reference(out: str) -> None:
         np.save(os.path.join(out, f"ref_logits-{q}.npy"), logits.astype(np.float32))
         print(q, logits.shape, float(np.abs(logits).mean()))
     ref.update(torch=torch.__version__, transformers=transformers.__version__)
-    json.dump(ref, open(os.path.join(out, "ref.json"), "w"), indent=1)
+    json.dump(ref, open(os.path.join(out, "gguf_ref.json"), "w"), indent=1)
 
 
 def main() -> None:
