@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "commands.h"
 #include "formats/chat_template.h"
+#include "formats/gguf.h"
 
 namespace lc::cli {
 
@@ -27,8 +28,8 @@ int cmd_render(const std::vector<std::string>& argv) {
     where.source_models = LATENTCHAT_SOURCE_MODELS;
     const std::filesystem::path dir = model_path(where);
     std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec))
-        throw Error("--model: " + dir.string() + " is not a folder");
+    if (!std::filesystem::is_directory(dir, ec) && !is_gguf_path(dir))
+        throw Error("--model: " + dir.string() + " is not a model folder or .gguf file");
 
     std::string text;
     if (*file == "-") {
