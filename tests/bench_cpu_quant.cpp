@@ -21,6 +21,7 @@
 #include "cpu/cpu_matmul.h"
 #include "cpu/cpu_quant.h"
 #include "cpu/thread_pool.h"
+#include "quant_reference.h"
 
 namespace {
 
@@ -58,39 +59,13 @@ DType parse_type(const std::string& s) {
 }
 
 // Offsets of the f16 scale fields in a block (everything else may be any bytes).
-std::vector<size_t> f16_fields(DType t) {
-    switch (t) {
-        case DType::Q4_0:
-            return {offsetof(BlockQ4_0, d)};
-        case DType::Q4_1:
-            return {offsetof(BlockQ4_1, d), offsetof(BlockQ4_1, m)};
-        case DType::Q5_0:
-            return {offsetof(BlockQ5_0, d)};
-        case DType::Q5_1:
-            return {offsetof(BlockQ5_1, d), offsetof(BlockQ5_1, m)};
-        case DType::Q8_0:
-            return {offsetof(BlockQ8_0, d)};
-        case DType::Q2_K:
-            return {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)};
-        case DType::Q3_K:
-            return {offsetof(BlockQ3_K, d)};
-        case DType::Q4_K:
-            return {offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)};
-        case DType::Q5_K:
-            return {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)};
-        case DType::Q6_K:
-            return {offsetof(BlockQ6_K, d)};
-        default:
-            return {};
-    }
-}
-
 void fill_random(DType t, uint8_t* data, int64_t bytes, std::mt19937& rng) {
     for (int64_t i = 0; i < bytes; ++i)
         data[i] = static_cast<uint8_t>(rng());
     const int64_t bb = lc::dtype_block_bytes(t);
     for (int64_t b = 0; b + bb <= bytes; b += bb)
-        for (size_t off : f16_fields(t)) {
+        for (const lc_test::HalfField& field : lc_test::half_fields(t)) {
+            const size_t off = static_cast<size_t>(field.offset);
             const uint16_t h = static_cast<uint16_t>(0x2000 | (rng() & 0x3ff));  // ~0.008
             std::memcpy(data + b + off, &h, 2);
         }

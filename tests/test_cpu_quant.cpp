@@ -34,6 +34,7 @@
 #include "cpu/cpu_quant.h"
 #include "cpu/thread_pool.h"
 #include "formats/dequant.h"
+#include "quant_reference.h"
 
 namespace {
 
@@ -50,34 +51,6 @@ const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DTyp
 uint16_t random_scale(std::mt19937& rng) {
     std::uniform_int_distribution<int> exp_dist(6, 11), mant_dist(0, 1023), sign_dist(0, 1);
     return static_cast<uint16_t>((sign_dist(rng) << 15) | (exp_dist(rng) << 10) | mant_dist(rng));
-}
-
-// Byte offsets of a block's f16 fields (everything else is valid as any bytes).
-std::vector<size_t> f16_fields(DType t) {
-    switch (t) {
-        case DType::Q4_0:
-            return {offsetof(BlockQ4_0, d)};
-        case DType::Q4_1:
-            return {offsetof(BlockQ4_1, d), offsetof(BlockQ4_1, m)};
-        case DType::Q5_0:
-            return {offsetof(BlockQ5_0, d)};
-        case DType::Q5_1:
-            return {offsetof(BlockQ5_1, d), offsetof(BlockQ5_1, m)};
-        case DType::Q8_0:
-            return {offsetof(BlockQ8_0, d)};
-        case DType::Q2_K:
-            return {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)};
-        case DType::Q3_K:
-            return {offsetof(BlockQ3_K, d)};
-        case DType::Q4_K:
-            return {offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)};
-        case DType::Q5_K:
-            return {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)};
-        case DType::Q6_K:
-            return {offsetof(BlockQ6_K, d)};
-        default:
-            return {};
-    }
 }
 
 // A matrix of `rows` rows whose storage is `stride` weights wide; the matrix under test is
@@ -106,7 +79,8 @@ QMatrix make_matrix(DType t, int64_t rows, int64_t cols, int64_t stride, int64_t
         b = static_cast<uint8_t>(rng());
     const int64_t bb = lc::dtype_block_bytes(t), be = lc::dtype_block_elems(t);
     for (int64_t i = 0; i < rows * (stride / be); ++i)
-        for (size_t off : f16_fields(t)) {
+        for (const lc_test::HalfField& field : lc_test::half_fields(t)) {
+            const size_t off = static_cast<size_t>(field.offset);
             const uint16_t h = random_scale(rng);
             std::memcpy(m.bytes.data() + 2 + i * bb + off, &h, 2);
         }
