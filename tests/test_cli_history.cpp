@@ -1,6 +1,7 @@
 // latentchat-cli's history face: generate --db records a conversation as it streams, a second
 // run continues it, and history lists, shows, searches, exports and imports it.
 #include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRegularExpression>
@@ -8,6 +9,7 @@
 #include <QtTest>
 
 #include "cli_runner.h"
+#include "history/history_store.h"
 
 using lc_test::CliResult;
 using lc_test::run_cli;
@@ -53,6 +55,31 @@ private slots:
                 run_cli(QStringList{"history", "--db", db(), "search", "fox"} + filter);
             QVERIFY2(none.code == 0 && none.out.isEmpty(), qPrintable(none.describe()));
         }
+    }
+
+    // A title is cut before a character, never inside one; text stored invalid by older versions
+    // (a title cut inside a character) still exports, with U+FFFD in its place.
+    void titles_stay_valid_utf8_and_bad_text_still_exports() {
+        QTemporaryDir tmp;
+        const QString file = tmp.filePath("h.db");
+        const QString prompt = QString(59, 'a') + QString::fromUtf8("é and then some more words");
+        CliResult r = run_cli({"generate", "--db", file, "--prompt", prompt, "--max-tokens", "2"});
+        QVERIFY2(r.code == 0, qPrintable(r.describe()));
+        {
+            lc::HistoryStore store(file.toStdString());
+            // As an older version wrote it: 60 bytes, the last one half of "é".
+            store.create_conversation(std::string(59, 'b') + "\xc3", "m");
+        }
+        CliResult ex = run_cli({"history", "--db", file, "export", "all", "--format", "json"});
+        QVERIFY2(ex.code == 0, qPrintable(ex.describe()));
+        QJsonParseError error{};
+        const QJsonDocument doc = QJsonDocument::fromJson(ex.out, &error);
+        QVERIFY2(error.error == QJsonParseError::NoError, qPrintable(error.errorString()));
+        QStringList titles;
+        for (const auto& c : doc.object()["conversations"].toArray())
+            titles << c.toObject()["title"].toString();
+        QVERIFY2(titles.contains(QString(59, 'a') + "..."), qPrintable(titles.join(" | ")));
+        QVERIFY2(titles.contains(QString(59, 'b') + QChar(0xFFFD)), qPrintable(titles.join(" | ")));
     }
 
     void export_then_import_gives_the_same_conversation() {

@@ -1,5 +1,7 @@
 #include "chat_controller.h"
 
+#include <algorithm>
+
 #include <QDir>
 #include <QFileInfo>
 #include <QSaveFile>
@@ -130,7 +132,10 @@ bool ChatController::send(const QString& text) {
     if (history_) {
         try {
             if (conversation_id_ == 0) {
-                const QString title = trimmed.left(60) + (trimmed.size() > 60 ? "…" : "");
+                // 60 UTF-16 units, not ending inside a surrogate pair (an emoji).
+                qsizetype cut = std::min<qsizetype>(trimmed.size(), 60);
+                if (cut < trimmed.size() && cut > 0 && trimmed.at(cut - 1).isHighSurrogate()) --cut;
+                const QString title = trimmed.left(cut) + (cut < trimmed.size() ? "…" : "");
                 conversation_id_ =
                     history_->create_conversation(title.toStdString(), summary_.name.toStdString());
             }

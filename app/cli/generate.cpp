@@ -1,4 +1,5 @@
 // `generate` (one prompt, streamed) and `chat` (an interactive conversation in the terminal).
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -8,6 +9,7 @@
 #include "base/error.h"
 #include "commands.h"
 #include "engine/generator.h"
+#include "formats/utf8.h"
 #include "history/history_store.h"
 #include "session/chat_turn.h"
 
@@ -70,8 +72,13 @@ GenerationResult generate_recorded(const Args& args, OpenedModel& opened,
     int64_t conversation = 0;
     std::vector<Message> history;
     if (which == "new") {
-        std::string title = prompt.substr(0, 60);
-        if (prompt.size() > 60) title += "...";
+        // At most 60 bytes, cut before a character, never inside one (a split character made
+        // the database's text invalid UTF-8).
+        size_t cut = std::min<size_t>(prompt.size(), 60);
+        while (cut > 0 && cut < prompt.size() && is_utf8_continuation(prompt[cut]))
+            --cut;
+        std::string title = prompt.substr(0, cut);
+        if (cut < prompt.size()) title += "...";
         conversation = store.create_conversation(title, model_id);
     } else {
         char* end = nullptr;

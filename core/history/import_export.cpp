@@ -70,7 +70,9 @@ std::string wrap_export(json conversations) {
     json doc = {{"format", kJsonFormat},
                 {"version", kJsonVersion},
                 {"conversations", std::move(conversations)}};
-    return doc.dump(2) + "\n";
+    // Text stored before titles were cut on character boundaries may hold invalid UTF-8:
+    // exported with U+FFFD in its place rather than failing the whole export.
+    return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::vector<Message> all_messages(sqlite3* db, const fs::path& file, int64_t id) {
