@@ -123,6 +123,7 @@ private slots:
     void folderWithoutConfig();
     void malformedConfig();
     void configArray();
+    void hostileConfigJson();
     void llamaConfig();
     void truncatedSafetensors();
     void headerPointsPastEnd();
@@ -197,6 +198,31 @@ void TestCliErrors::configArray() {
     copy_dir(kSingle, dir);
     QVERIFY(write_all(dir / "config.json", "[" + read_all(kSingle / "config.json") + "]"));
     EXPECT_CLI_ERROR((QStringList{"info", "--model", q(dir)}), {"config.json"});
+}
+
+// Found by a probe (issue 22): deep nesting crashed, a huge number and a folder in place of the
+// file ended in "internal error". Each is now one line naming the file and the problem.
+void TestCliErrors::hostileConfigJson() {
+    const fs::path deep = root() / "deep-config";
+    copy_dir(kSingle, deep);
+    QVERIFY(write_all(deep / "config.json", QByteArray(100000, '[') + QByteArray(100000, ']')));
+    EXPECT_CLI_ERROR((QStringList{"info", "--model", q(deep)}),
+                     (QStringList{"config.json", "deeper"}));
+
+    const fs::path huge = root() / "huge-number-config";
+    copy_dir(kSingle, huge);
+    QByteArray text = read_all(huge / "config.json");
+    text.replace("\"hidden_size\": ", "\"hidden_size\": 1e400, \"x\": ");
+    QVERIFY(write_all(huge / "config.json", text));
+    EXPECT_CLI_ERROR((QStringList{"info", "--model", q(huge)}),
+                     (QStringList{"config.json", "1e400"}));
+
+    const fs::path folder = root() / "folder-config";
+    copy_dir(kSingle, folder);
+    fs::remove(folder / "config.json");
+    fs::create_directory(folder / "config.json");
+    EXPECT_CLI_ERROR((QStringList{"info", "--model", q(folder)}),
+                     (QStringList{"config.json", "folder"}));
 }
 
 void TestCliErrors::llamaConfig() {

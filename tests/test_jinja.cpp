@@ -1063,7 +1063,7 @@ private slots:
         check({"render", "--model", model, "--messages", model + "/bad.json"}, "is not valid JSON");
         check({"render", "--model", model, "--messages", model + "/missing.json"}, "cannot read");
         check({"render", "--model", model + "/nowhere", "--messages", model + "/ok.json"},
-              "is not a folder");
+              "is not a model folder or .gguf file");
         check({"render", "--model", model, "--messages", model + "/ok.json", "--bogus"},
               "unknown flag --bogus");
         const lc_test::CliResult ok =

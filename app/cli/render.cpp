@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 #include "commands.h"
 #include "formats/chat_template.h"
 #include "formats/gguf.h"
@@ -41,9 +42,10 @@ int cmd_render(const std::vector<std::string>& argv) {
     }
     ChatInput input;
     try {
-        input = ChatInput::from_json(nlohmann::ordered_json::parse(text));
+        input =
+            ChatInput::from_json(parse_json<nlohmann::ordered_json>(text, "--messages: " + *file));
     } catch (const nlohmann::json::exception& e) {
-        throw Error("--messages: " + *file + " is not valid JSON: " + e.what());
+        throw Error("--messages: " + *file + ": " + e.what());
     } catch (const Error& e) {
         throw Error("--messages: " + *file + ": " + e.what());
     }

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 #include "formats/chat_template.h"
 #include "formats/gguf.h"
 #include "formats/jinja/pyjson.h"
@@ -138,11 +139,7 @@ ChatTemplate ChatTemplate::load(const std::filesystem::path& dir) {
     const std::filesystem::path config_path = dir / "tokenizer_config.json";
     nlohmann::ordered_json config = nlohmann::ordered_json::object();
     if (std::filesystem::exists(config_path, ec)) {
-        try {
-            config = nlohmann::ordered_json::parse(read_text(config_path));
-        } catch (const nlohmann::json::exception& e) {
-            throw Error(config_path.string() + " is not valid JSON: " + e.what());
-        }
+        config = parse_json<nlohmann::ordered_json>(read_text(config_path), config_path.string());
         if (!config.is_object()) throw Error(config_path.string() + " must hold a JSON object.");
     }
     const nlohmann::ordered_json special = special_tokens_of(config);
@@ -177,12 +174,7 @@ ChatTemplate ChatTemplate::load(const std::filesystem::path& dir) {
     if (!std::filesystem::exists(path, ec)) return plain_default();
     const std::string where = path.string();
 
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_text(path));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(where + " is not valid JSON: " + e.what());
-    }
+    const nlohmann::json j = parse_json(read_text(path), where);
     if (!j.is_object()) throw Error(where + " must hold a JSON object.");
 
     auto get_string = [&](std::string_view key, bool needs_content) -> std::optional<std::string> {

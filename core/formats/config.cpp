@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 #include "formats/gguf.h"
 
 namespace lc {
@@ -90,16 +91,12 @@ private:
 };
 
 json read_json_file(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        throw Error(path.string() + " is a folder, where a JSON file was expected");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot read " + path.string());
-    try {
-        return json::parse(in);
-    } catch (const json::parse_error& e) {
-        // Drop nlohmann's "[json.exception.parse_error.101] " prefix: users need the reason.
-        std::string why = e.what();
-        if (auto at = why.find("] "); at != std::string::npos) why = why.substr(at + 2);
-        throw Error(path.string() + " is not valid JSON: " + why);
-    }
+    return parse_json(in, path.string());
 }
 
 // Keys of published configs of other architectures that change the math in ways LatentChat does

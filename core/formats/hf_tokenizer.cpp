@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 #include "formats/hf_parts.h"
 
 namespace lc {
@@ -29,11 +30,7 @@ Json read_json(const std::filesystem::path& path) {
     if (!in) throw Error("cannot read " + path.string());
     std::stringstream ss;
     ss << in.rdbuf();
-    try {
-        return Json::parse(ss.str());
-    } catch (const Json::exception& e) {
-        throw Error(path.string() + " is not valid JSON: " + e.what());
-    }
+    return parse_json<Json>(ss.str(), path.string());
 }
 
 std::vector<hf::AddedToken> parse_added_tokens(const Json& root) {

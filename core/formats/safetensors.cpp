@@ -17,6 +17,7 @@
 #include <system_error>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 
 namespace lc {
 
@@ -174,6 +175,9 @@ void SafetensorsArchive::add_file(const fs::path& file) {
     try {
         header = json::parse(
             hbegin, hbegin + header_len, [&](int depth, json::parse_event_t ev, json& parsed) {
+                if (depth > kMaxJsonDepth)
+                    throw Error(file.string() + ": the header nests JSON deeper than " +
+                                std::to_string(kMaxJsonDepth) + " levels.");
                 if (ev == json::parse_event_t::key && depth == 1 && parsed.is_string()) {
                     const auto& k = parsed.get_ref<const std::string&>();
                     if (!seen.insert(k).second && dup_key.empty()) dup_key = k;
@@ -285,12 +289,7 @@ SafetensorsArchive SafetensorsArchive::open_dir(const fs::path& dir) {
     const fs::path index = dir / kIndexName;
     if (fs::exists(index, ec)) {
         const std::string iname = index.string();
-        json j;
-        try {
-            j = json::parse(read_text_file(index));
-        } catch (const json::exception& e) {
-            throw Error(iname + ": not valid JSON (" + json_reason(e) + ").");
-        }
+        const json j = parse_json(read_text_file(index), iname);
         if (!j.is_object()) throw Error(iname + ": not a JSON object.");
         auto wm = j.find("weight_map");
         if (wm == j.end() || !wm->is_object()) throw Error(iname + ": has no 'weight_map' object.");

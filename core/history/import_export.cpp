@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/error.h"
+#include "base/json_parse.h"
 #include "history/sqlite_util.h"
 
 namespace lc {
@@ -241,9 +242,13 @@ std::string HistoryStore::export_all_json() const {
 
 std::vector<int64_t> HistoryStore::import_json(const std::string& text) {
     // Validate everything first...
-    json doc = json::parse(text, nullptr, false);
-    if (doc.is_discarded())
-        throw Error("Cannot import the history: the text is not valid JSON; nothing was imported.");
+    json doc;
+    try {
+        doc = parse_json(text, "the text");
+    } catch (const Error& e) {
+        throw Error(std::string("Cannot import the history: ") + e.what() +
+                    "; nothing was imported.");
+    }
     if (!doc.is_object()) bad_import("the document", "must be a JSON object");
     const std::string format = get_string(doc, "format", "the document", true);
     if (format != kJsonFormat)
