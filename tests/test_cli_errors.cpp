@@ -217,6 +217,24 @@ void TestCliErrors::hostileConfigJson() {
     EXPECT_CLI_ERROR((QStringList{"info", "--model", q(huge)}),
                      (QStringList{"config.json", "1e400"}));
 
+    // An absurd layer count is refused before anything is sized by it (it took 7 GB), and an
+    // id past 2^32 is an error instead of being cut to another id.
+    const fs::path layers = root() / "absurd-layers-config";
+    copy_dir(kSingle, layers);
+    QJsonObject c = read_json_object(layers / "config.json");
+    c["num_hidden_layers"] = 10000000;
+    QVERIFY(write_all(layers / "config.json", QJsonDocument(c).toJson()));
+    EXPECT_CLI_ERROR((QStringList{"info", "--model", q(layers)}),
+                     (QStringList{"config.json", "num_hidden_layers", "more than"}));
+    const fs::path eos = root() / "huge-eos-config";
+    copy_dir(kSingle, eos);
+    text = read_all(eos / "config.json");
+    text.replace("\"hidden_size\": ", "\"eos_token_id\": [4294967298], \"hidden_size\": ");
+    QVERIFY(write_all(eos / "config.json", text));
+    fs::remove(eos / "generation_config.json");
+    EXPECT_CLI_ERROR((QStringList{"info", "--model", q(eos)}),
+                     (QStringList{"config.json", "eos_token_id", "out of range"}));
+
     const fs::path folder = root() / "folder-config";
     copy_dir(kSingle, folder);
     fs::remove(folder / "config.json");

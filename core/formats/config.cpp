@@ -72,12 +72,12 @@ public:
     std::vector<int> get_int_list(const char* key) const {
         if (!has(key)) return {};
         const json& v = j_.at(key);
-        if (v.is_number_integer()) return {v.get<int>()};
+        if (v.is_number_integer()) return {in_int_range(key, v)};
         std::vector<int> out;
         if (v.is_array()) {
             for (const json& x : v) {
                 if (!x.is_number_integer()) fail(key, "must be an integer or a list of integers");
-                out.push_back(x.get<int>());
+                out.push_back(in_int_range(key, x));
             }
             return out;
         }
@@ -85,6 +85,15 @@ public:
     }
 
 private:
+    // An integer that fits an int (a larger one was silently cut before).
+    int in_int_range(const char* key, const json& v) const {
+        if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX))
+            fail(key, "is out of range: " + v.dump());
+        const auto x = v.get<int64_t>();
+        if (x < INT32_MIN || x > INT32_MAX) fail(key, "is out of range: " + v.dump());
+        return static_cast<int>(x);
+    }
+
     const json& j_;
     std::string source_;
     std::string prefix_;
@@ -257,6 +266,14 @@ QuantizationConfig parse_quantization(const json& j, const std::string& source) 
 
 void require_positive(const KeyReader& r, const char* key, int value) {
     if (value <= 0) r.fail(key, "must be positive, got " + std::to_string(value));
+}
+
+// Sizes far beyond any published model (DeepSeek-V3: 61 layers, 7168 hidden, 129280 tokens) are
+// refused before anything is sized by them: the products of these limits fit in int64.
+void require_at_most(const KeyReader& r, const char* key, int value, int limit) {
+    if (value > limit)
+        r.fail(key, "is " + std::to_string(value) + ", more than LatentChat accepts (" +
+                        std::to_string(limit) + ")");
 }
 
 }  // namespace
@@ -485,6 +502,20 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     require_positive(r, "qk_nope_head_dim", c.qk_nope_head_dim);
     require_positive(r, "qk_rope_head_dim", c.qk_rope_head_dim);
     require_positive(r, "v_head_dim", c.v_head_dim);
+    require_at_most(r, "vocab_size", c.vocab_size, 1 << 22);
+    require_at_most(r, "hidden_size", c.hidden_size, 1 << 16);
+    require_at_most(r, "num_hidden_layers", c.num_hidden_layers, 1 << 10);
+    require_at_most(r, "num_attention_heads", c.num_attention_heads, 1 << 10);
+    require_at_most(r, "kv_lora_rank", c.kv_lora_rank, 1 << 14);
+    require_at_most(r, "q_lora_rank", c.q_lora_rank, 1 << 16);
+    require_at_most(r, "qk_nope_head_dim", c.qk_nope_head_dim, 1 << 12);
+    require_at_most(r, "qk_rope_head_dim", c.qk_rope_head_dim, 1 << 12);
+    require_at_most(r, "v_head_dim", c.v_head_dim, 1 << 12);
+    require_at_most(r, "intermediate_size", c.intermediate_size, 1 << 20);
+    require_at_most(r, "moe_intermediate_size", c.moe_intermediate_size, 1 << 18);
+    require_at_most(r, "n_routed_experts", c.n_routed_experts, 1 << 12);
+    require_at_most(r, "n_shared_experts", c.n_shared_experts, 1 << 8);
+    require_at_most(r, "max_position_embeddings", c.max_position_embeddings, 1 << 24);
     if (c.q_lora_rank < 0) r.fail("q_lora_rank", "must be positive or null");
     if (c.qk_rope_head_dim % 2 != 0)
         r.fail("qk_rope_head_dim", "must be even (RoPE rotates pairs)");
