@@ -193,6 +193,25 @@ private:
     }
 
 private slots:
+    // kill -9 in the first half second of a reply lost all of it: the first text is saved at
+    // once, later text at the interval (issue 22).
+    void recorder_saves_the_first_text_at_once() {
+        QTemporaryDir tmp;
+        HistoryStore s(tmp.filePath("h.db").toStdString());
+        const int64_t c = s.create_conversation("Quick");
+        const int64_t u = s.add_message(c, std::nullopt, "user", "hello");
+        const int64_t reply = s.add_message(c, u, "assistant", "");
+        lc::ReplyRecorder rec(s, reply, 3600 * 1000);
+        rec.append("");  // a token with no text yet
+        QCOMPARE(s.message(reply)->content, std::string());
+        rec.append("Once");
+        QCOMPARE(s.message(reply)->content, std::string("Once"));
+        rec.append(" upon");  // within the interval: not yet
+        QCOMPARE(s.message(reply)->content, std::string("Once"));
+        rec.finish(lc::MessageMeta{});
+        QCOMPARE(s.message(reply)->content, std::string("Once upon"));
+    }
+
     void initTestCase() { QVERIFY(dir_.isValid()); }
 
     void conversations_are_organised() {

@@ -80,7 +80,8 @@ void ChatController::start_worker() {
     connect(worker_, &InferenceWorker::tokens_arrived, this,
             [this](const QString& text, const CacheStats& cache, int, double) {
                 if (reply_row_ >= 0) chat_->append_text(reply_row_, text);
-                if (recorder_) recorder_->append(text.toStdString());  // saved every 0.5 s
+                // Saved at the first text, then every 0.5 s.
+                if (recorder_) recorder_->append(text.toStdString());
                 emit cache_sample(cache);
             });
     connect(worker_, &InferenceWorker::generation_finished, this, &ChatController::on_finished);

@@ -105,8 +105,8 @@ private:
     bool read_only_ = false;
 };
 
-// Saves a streaming reply at most every `interval_ms` and on finish(), so a crash loses at most
-// that much of it.
+// Saves a streaming reply when its first text arrives, then at most every `interval_ms` and on
+// finish(), so a crash (even kill -9) loses at most that much of it.
 class ReplyRecorder {
 public:
     ReplyRecorder(HistoryStore& store, int64_t message_id, int interval_ms = 500);
@@ -121,6 +121,7 @@ private:
     int interval_ms_;
     std::string text_;
     int64_t last_save_ms_ = 0;
+    bool saved_text_ = false;  // the reply's first text is in the database
     MessageMeta meta_;
 };
 

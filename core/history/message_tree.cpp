@@ -159,9 +159,11 @@ ReplyRecorder::ReplyRecorder(HistoryStore& store, int64_t message_id, int interv
 void ReplyRecorder::append(const std::string& text) {
     text_ += text;
     const int64_t now = now_ms();
-    if (now - last_save_ms_ >= interval_ms_) {
+    // The first text is saved at once: waiting for the interval lost a reply killed early.
+    if ((!saved_text_ && !text_.empty()) || now - last_save_ms_ >= interval_ms_) {
         store_.update_message(message_id_, text_, meta_);
         last_save_ms_ = now;
+        saved_text_ = !text_.empty();
     }
 }
 
