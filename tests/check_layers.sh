@@ -2,7 +2,8 @@
 # The layering of docs/design.md section 1, checked on every source file's includes:
 #   core/ is plain C++: no Qt, no CUDA, nothing from ui/, app/ or kernels/;
 #   within core, each folder includes only the folders below it:
-#     base <- formats <- engine <- cpu;  base <- history;  session may use all of core;
+#     base <- formats <- engine <- cpu;  base <- history;  base, formats <- hub;
+#     session may use all of core;
 #   ui/ and app/ include nothing from kernels/ but its public header kernels/kernel_bench.h.
 # Prints every include that reaches where it must not and exits 1; exit 0 when none does.
 #   tests/check_layers.sh [SOURCE_DIR]
@@ -23,7 +24,8 @@ allowed_core() {
         engine) echo "base formats engine" ;;
         cpu) echo "base formats engine cpu" ;;
         history) echo "base history" ;;
-        session) echo "base formats engine cpu history session" ;;
+        hub) echo "base formats hub" ;;
+        session) echo "base formats engine cpu history hub session" ;;
         *) echo "" ;;
     esac
 }

@@ -21,6 +21,7 @@ int cmd_bench_kernels(const std::vector<std::string>& argv);
 int cmd_history(const std::vector<std::string>& argv);
 int cmd_render(const std::vector<std::string>& argv);
 int cmd_tokenize(const std::vector<std::string>& argv);
+int cmd_models(const std::vector<std::string>& argv);
 
 // Shared by the commands that load a model.
 // The model flags as open_model() takes them, checked before any file is read.

@@ -47,6 +47,11 @@ commands:
   history     --db FILE (list | show ID | search TEXT [--from DATE] [--to DATE] [--model ID]
               | export ID|all --format md|json [--out F] | import FILE)
               the conversations of a history database
+  models      [--dir DIR] (list | pull REPO [--file F] [--revision R] | rm NAME
+              | search TEXT [--all] [--limit N])
+              the model library: models here and in the huggingface_hub cache; downloads from
+              the Hugging Face hub (resumed, sha256-checked; HF_ENDPOINT, HF_TOKEN,
+              HF_HUB_OFFLINE); MLA models on the hub by name. pull prints the path to open
 
 model flags (every command that loads a model):
   --model DIR        a folder with config.json, *.safetensors and tokenizer.json or .model
@@ -81,6 +86,7 @@ int main(int argc, char** argv) {
         if (command == "bench-kernels") return lc::cli::cmd_bench_kernels(args);
         if (command == "bench-history") return lc::cli::cmd_bench_history(args);
         if (command == "tokenize") return lc::cli::cmd_tokenize(args);
+        if (command == "models") return lc::cli::cmd_models(args);
         std::cerr << "latentchat-cli: unknown command '" << command << "' (see --help)\n";
         return 2;
     } catch (const lc::Error& e) {
