@@ -20,6 +20,7 @@
 #include <QVBoxLayout>
 
 #include "engine/backend_factory.h"
+#include "models_page.h"
 #include "settings_dialog.h"
 
 namespace lc::ui {
@@ -128,6 +129,9 @@ void MainWindow::build_menus() {
     new_chat_action->setShortcut(QKeySequence::New);
     QAction* settings = file->addAction(tr("&Settings…"), this, &MainWindow::open_settings);
     settings->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));
+    QAction* models = file->addAction(tr("&Models…"), this, &MainWindow::open_models);
+    models->setObjectName(QStringLiteral("modelsAction"));
+    models->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_M));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
@@ -338,6 +342,26 @@ void MainWindow::open_settings() {
         }
     });
     dialog->open();
+}
+
+void MainWindow::open_models() {
+    if (!models_) {
+        models_ = new ModelsPage(ModelsPage::Options(), this);
+        connect(models_, &ModelsPage::model_chosen, this, &MainWindow::use_model);
+    }
+    models_->show();
+    models_->raise();
+    models_->activateWindow();
+}
+
+void MainWindow::use_model(const QString& path) {
+    ConversationSettings after = settings();
+    if (after.model_dir == path && model_ready()) return;
+    after.model_dir = path;
+    after.save_defaults(store_);
+    controller_->set_settings(after);
+    new_chat();
+    load_model(path);
 }
 
 void MainWindow::show_find() {

@@ -22,6 +22,8 @@ class QSettings;
 
 namespace lc::ui {
 
+class ModelsPage;
+
 class MainWindow : public QMainWindow {
     Q_OBJECT
 
@@ -54,6 +56,11 @@ public:
     ChatInput* input() const { return input_; }
     CachePanel* cache_panel() const { return cache_; }
     const ConversationSettings& settings() const { return controller_->settings(); }
+    // Opens the Models page (made on first use, then kept so downloads go on while hidden).
+    void open_models();
+    ModelsPage* models_page() const { return models_; }
+    // Makes `path` the current model (empty: the bundled one), as the Settings dialog does.
+    void use_model(const QString& path);
 
 signals:
     // For tests and the startup benchmark.
@@ -100,6 +107,7 @@ private:
     // repaint is the costliest thing on the UI thread while tokens stream.
     QList<CacheStats> pending_samples_;
     QTimer* chart_timer_ = nullptr;
+    ModelsPage* models_ = nullptr;
 };
 
 }  // namespace lc::ui

@@ -66,7 +66,8 @@ ModelEntry local_entry(const lc::hub::LocalModel& m, const fs::path& models_dir)
     e.quantization = gguf ? QStringLiteral("GGUF") : QStringLiteral("safetensors");
     if (m.in_hf_cache) {
         e.note = ModelsPage::tr("in the huggingface_hub cache");
-        e.repo = repo_of_folder(e.title);
+        // "owner/name[@revision][/file.gguf]"
+        e.repo = e.title.section(QLatin1Char('@'), 0, 0).section(QLatin1Char('/'), 0, 1);
         if (gguf) e.file = QString::fromStdString(m.path.filename().string());
     } else {
         const fs::path rel = m.path.lexically_relative(models_dir);
@@ -96,6 +97,9 @@ bool has_partial_files(const ModelEntry& e, const QString& models_dir) {
         QDirIterator it(target.absolutePath(), {pattern}, QDir::Files);
         return it.hasNext();
     }
+    // A folder pull marks its folder until every file is in.
+    if (QFileInfo::exists(QDir(folder).filePath(QString::fromLatin1(lc::hub::kPullingMarker))))
+        return true;
     QDirIterator it(folder, {QStringLiteral("*.part")}, QDir::Files, QDirIterator::Subdirectories);
     while (it.hasNext())
         if (!it.next().endsWith(QStringLiteral(".gguf.part"))) return true;
