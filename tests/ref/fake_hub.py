@@ -11,10 +11,12 @@ ROOT/behaviour.json (read on every request, so a test can change it between call
     "corrupt":   ["owner/name/path"]      one byte flipped in what is served (the listing is true)
     "slow":      {"owner/name/path": S}   sleep S seconds before each 64 KiB
     "no_range":  ["owner/name/path"]      Range ignored: 200 and the whole file
+    "missing":   ["owner/name/path"]      listed, but its bytes answer 404 (EntryNotFound)
     "tokens":    {"owner/name": "SECRET"} 401 unless "Authorization: Bearer SECRET"
     "page_size": N                        the tree listing in pages of N, linked by Link: rel="next"
     "redirect":  true                     LFS files answered by a 302 to /cdn/... (as the hub's CDN)
-LOG gets one JSON line per request: method, path, query, range, auth, status, sent (body bytes).
+LOG gets one JSON line per request, written before its body is sent: method, path, query, range,
+auth, status, sent (the body bytes it sends: fewer than announced when cut).
 Files ending .safetensors/.gguf/.bin are listed as LFS files (sha256), others as git files (oid is
 the git blob SHA-1), as the hub's /api/models/REPO/tree/REV does.
 """
@@ -35,12 +37,21 @@ log_lock = threading.Lock()
 cut_counts = {}
 
 
+last_behaviour = [None]
+
+
 def behaviour():
+    """The behaviour now; a new one starts the "cut" counts again."""
     try:
         with open(os.path.join(ROOT, "behaviour.json")) as f:
-            return json.load(f)
+            text = f.read()
     except FileNotFoundError:
-        return {}
+        text = "{}"
+    with log_lock:
+        if text != last_behaviour[0]:
+            last_behaviour[0] = text
+            cut_counts.clear()
+    return json.loads(text)
 
 
 def repo_dir(repo, revision=None):
@@ -94,8 +105,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.record(status, len(body))  # before the body: the client acts once it has it
         self.wfile.write(body)
-        self.record(status, len(body))
 
     def error(self, status, code, message):
         self.reply(status, json.dumps({"error": message}).encode(),
@@ -166,13 +177,13 @@ class Handler(BaseHTTPRequestHandler):
         full = os.path.join(repo_dir(repo, rev), rel)
         if not os.path.isdir(repo_dir(repo, rev)):
             return self.error(404, "RevisionNotFound", "Invalid rev id: " + rev)
-        if ".." in rel.split("/") or not os.path.isfile(full):
+        key = "%s/%s" % (repo, rel)
+        if ".." in rel.split("/") or not os.path.isfile(full) or key in b.get("missing", []):
             return self.error(404, "EntryNotFound", "Entry not found")
         if b.get("redirect") and rel.endswith(LFS_SUFFIXES) and not from_cdn:
             return self.reply(302, b"", {"Location": "/cdn/%s/resolve/%s" % (repo, rest)})
         with open(full, "rb") as f:
             data = f.read()
-        key = "%s/%s" % (repo, rel)
         if key in b.get("corrupt", []):
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         start, status, headers = 0, 200, {"Accept-Ranges": "bytes"}
@@ -195,6 +206,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         delay = b.get("slow", {}).get(key, 0)
+        self.record(status, send)  # before the body, as reply() does
         sent = 0
         try:
             while sent < send:
@@ -206,7 +218,6 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
-        self.record(status, sent)
         if send < len(body):
             # Drop the connection mid-file, as a network failure would.
             self.close_connection = True
