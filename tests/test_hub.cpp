@@ -505,8 +505,21 @@ private slots:
         QCOMPARE(e, QString("cancelled"));
         const fs::path part = dir.filePath("slow--Big/model.safetensors.part").toStdString();
         QVERIFY(fs::file_size(part) > 200000 && fs::file_size(part) < 1500000);
+        // Resumed at the server's pace (64 KiB per 50 ms, 1.3 MB/s): the rate and time left.
+        std::vector<Progress> seen;
+        pull(options_, request, [&](const Progress& p) { seen.push_back(p); });
+        bool rated = false;
+        for (const Progress& p : seen) {
+            if (p.bytes_per_s <= 0 || p.done == p.total) continue;
+            rated = true;
+            QVERIFY2(p.bytes_per_s > 0.2e6 && p.bytes_per_s < 1.4e6,
+                     qPrintable(QString::number(p.bytes_per_s)));
+            QVERIFY(std::abs(p.seconds_left - (p.total - p.done) / p.bytes_per_s) < 1e-6);
+        }
+        QVERIFY(rated);
+        QCOMPARE(seen.back().done, seen.back().total);
+        QCOMPARE(seen.back().seconds_left, 0.0);
         hub_.behave({});
-        pull(options_, request, {});
         QCOMPARE(read_file(dir.filePath("slow--Big/model.safetensors").toStdString()),
                  read_file(hub_.repo_file("slow/Big", "main", "model.safetensors").toStdString()));
     }

@@ -75,12 +75,15 @@ private:
         samples_.push_back({now, fetched_});
         while (samples_.size() > 2 && now - samples_.front().first > std::chrono::seconds(5))
             samples_.pop_front();
-        const double dt = std::chrono::duration<double>(now - samples_.front().first).count();
+        const double window = std::chrono::duration<double>(now - samples_.front().first).count();
         const double elapsed = std::chrono::duration<double>(now - start_).count();
-        if (dt > 0.2)
-            p_.bytes_per_s = static_cast<double>(fetched_ - samples_.front().second) / dt;
-        else if (elapsed > 0)  // a pull shorter than the window: its average
+        // Half a second of samples before a rate is said; a pull over sooner gets its average.
+        if (window >= 0.5)
+            p_.bytes_per_s = static_cast<double>(fetched_ - samples_.front().second) / window;
+        else if (p_.done >= p_.total && elapsed > 0)
             p_.bytes_per_s = static_cast<double>(fetched_) / elapsed;
+        else
+            p_.bytes_per_s = 0;
         p_.seconds_left =
             p_.bytes_per_s > 0 ? static_cast<double>(p_.total - p_.done) / p_.bytes_per_s : -1;
         if (p_.done >= p_.total) p_.seconds_left = 0;
