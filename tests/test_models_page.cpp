@@ -48,6 +48,8 @@ const QString kGigaChatKey =
     QStringLiteral("ubergarm/GigaChat3-10B-A1.8B-GGUF|GigaChat3-10B-A1.8B-Q8_0.gguf");
 const QString kTinyRepo = QStringLiteral("test-org/tiny-v2");
 const QString kTinyKey = kTinyRepo + QLatin1Char('|');
+const QString kTinyGgufRepo = QStringLiteral("test-org/tiny-GGUF");
+const QString kTinyGgufFile = QStringLiteral("Q4_0/tiny.Q4_0.gguf");
 
 QByteArray read_all(const QString& path) {
     QFile f(path);
@@ -119,11 +121,20 @@ private slots:
              {"config.json", "generation_config.json", "model.safetensors", "tokenizer.model"})
             QVERIFY(write_all(repo_file(kTinyRepo, QString::fromLatin1(f)),
                               read_all(kFixtures + "/v2_moe/" + f)));
+        QVERIFY(
+            write_all(repo_file(kTinyGgufRepo, kTinyGgufFile), read_all(gguf + "model-Q4_0.gguf")));
+        QVERIFY(write_all(repo_file(kTinyGgufRepo, "tiny.Q8_0-00001-of-00002.gguf"),
+                          read_all(gguf + "model-Q8_0.gguf").left(1000000)));
+        QVERIFY(write_all(repo_file(kTinyGgufRepo, "tiny.Q8_0-00002-of-00002.gguf"),
+                          read_all(gguf + "model-Q8_0.gguf").mid(1000000)));
+        QVERIFY(write_all(repo_file(kTinyGgufRepo, "README.md"), "a GGUF repo"));
         const QJsonArray search{
             QJsonObject{{"id", kTinyRepo},
                         {"config", QJsonObject{{"model_type", "deepseek_v2"}}},
                         {"downloads", 1234},
                         {"likes", 5}},
+            QJsonObject{{"id", kTinyGgufRepo},
+                        {"gguf", QJsonObject{{"architecture", "deepseek2"}}}},
             QJsonObject{{"id", "test-org/tiny-llama"},
                         {"config", QJsonObject{{"model_type", "llama"}}}},
         };
@@ -286,7 +297,7 @@ private slots:
         field->setText(QStringLiteral("tiny"));
         child<QPushButton>(*page, "searchButton")->click();
         QVERIFY(searched.wait(20000));
-        QCOMPARE(searched.at(0).at(0).toInt(), 1);  // the llama is not an MLA model
+        QCOMPARE(searched.at(0).at(0).toInt(), 2);  // the llama is not an MLA model
         QVERIFY(row_of(*page, QStringLiteral("test-org/tiny-llama|")) < 0);
         const int row = row_of(*page, kTinyKey);
         QVERIFY(row >= 0);
@@ -332,6 +343,42 @@ private slots:
             QVERIFY(QFileInfo::exists(gguf + kQ8));
             QCOMPARE(entry_of(*page, kQ4Key).state, DownloadState::Remote);
         }
+    }
+
+    void gguf_repo_found_by_search_is_offered_file_by_file() {
+        auto page = make_page(MachineMemory{64 * kGiB, 24 * kGiB});
+        QSignalSpy searched(page.get(), &ModelsPage::search_finished);
+        page->search(QStringLiteral("tiny-gguf"));
+        QVERIFY(searched.wait(20000));
+        QCOMPARE(searched.at(0).at(0).toInt(), 1);
+        const QString repo_key = kTinyGgufRepo + QLatin1Char('|');
+        QVERIFY(row_of(*page, repo_key) >= 0);
+
+        // Download on the repo lists its GGUF models instead: one row per file or split set.
+        page->download(row_of(*page, repo_key));
+        const QString q4_key = kTinyGgufRepo + QLatin1Char('|') + kTinyGgufFile;
+        const QString q8_key = kTinyGgufRepo + "|tiny.Q8_0-00001-of-00002.gguf";
+        QTRY_VERIFY_WITH_TIMEOUT(row_of(*page, q4_key) >= 0, 20000);
+        QVERIFY(page->active_download().isEmpty());
+        QCOMPARE(row_of(*page, repo_key), -1);  // no folder model to pull whole
+        QVERIFY(row_of(*page, kTinyGgufRepo + "|tiny.Q8_0-00002-of-00002.gguf") < 0);
+        const ModelEntry& q8 = entry_of(*page, q8_key);
+        QCOMPARE(q8.quantization, QStringLiteral("GGUF Q8_0"));
+        QCOMPARE(q8.bytes, QFileInfo(kFixtures + "/gguf_v2/model-Q8_0.gguf").size());
+        QCOMPARE(entry_of(*page, q4_key).quantization, QStringLiteral("GGUF Q4_0"));
+
+        QSignalSpy finished(page.get(), &ModelsPage::download_finished);
+        page->download(row_of(*page, q4_key));
+        QVERIFY(finished.wait(30000));
+        const QString path = models_ + "/test-org--tiny-GGUF/" + kTinyGgufFile;
+        QCOMPARE(read_all(path), read_all(kFixtures + "/gguf_v2/model-Q4_0.gguf"));
+        const int row = row_of(*page, q4_key);
+        QCOMPARE(page->model()->entry(row).state, DownloadState::Local);
+        // Its shape now comes from the file, so its fit is known.
+        QCOMPARE(page->model()->index(row).data(ModelListModel::FitPlaceRole).toInt(),
+                 int(FitPlace::Gpu));
+        page->remove(row);
+        QVERIFY(!QFileInfo::exists(path));
     }
 
     void errors_show_in_the_page() {

@@ -6,6 +6,7 @@
 #include <QMetaType>
 #include <QObject>
 #include <QString>
+#include <QStringList>
 
 #include "hub/hub.h"
 #include "session/fit_check.h"
@@ -22,12 +23,19 @@ public:
 public slots:
     // MLA models whose name matches `text`; emits search_done or search_failed.
     void search(const QString& text, int limit);
+    // The repo's GGUF models (each split set by its first part), so that a GGUF repo found by a
+    // search can be offered file by file; emits files_listed or listing_failed.
+    void list_gguf_files(const QString& repo);
     void probe_memory();
 
 signals:
     void search_done(const QString& text, const QList<lc::hub::SearchResult>& results);
     void search_failed(const QString& text, const QString& message);
     void memory_probed(const lc::MachineMemory& memory);
+    // `has_folder_model`: the repo also has safetensors weights (a folder model to pull whole).
+    void files_listed(const QString& repo, const QStringList& gguf_files,
+                      const QList<qint64>& gguf_bytes, bool has_folder_model);
+    void listing_failed(const QString& repo, const QString& message);
 
 private:
     lc::hub::HubOptions options_;

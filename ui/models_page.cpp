@@ -10,6 +10,7 @@
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSet>
 #include <QVBoxLayout>
 #include <exception>
@@ -169,6 +170,13 @@ void ModelsPage::start_workers(const lc::hub::HubOptions& hub) {
                 emit search_finished(-1);
             });
     connect(query_, &HubQueryWorker::memory_probed, this, &ModelsPage::show_memory);
+    connect(this, &ModelsPage::request_gguf_files, query_, &HubQueryWorker::list_gguf_files);
+    connect(query_, &HubQueryWorker::files_listed, this, &ModelsPage::on_files_listed);
+    connect(query_, &HubQueryWorker::listing_failed, this,
+            [this](const QString& repo, const QString& message) {
+                show_status(QString());
+                show_error(tr("The files of %1 could not be listed: %2").arg(repo, message));
+            });
 
     download_thread_.start();
     query_thread_.start();
@@ -387,8 +395,19 @@ void ModelsPage::refresh_local() {
 
 void ModelsPage::download(int row) {
     if (row < 0 || row >= model_->rowCount() || !active_key_.isEmpty()) return;
-    const ModelEntry& e = model_->entry(row);
+    const ModelEntry e = model_->entry(row);
     if (e.repo.isEmpty() || e.state == DownloadState::Local) return;
+    show_error(QString());
+    // A search finds repos; one of GGUF files is offered file by file before anything is pulled.
+    if (e.source == ModelSource::Search && e.file.isEmpty() && !listed_repos_.contains(e.repo)) {
+        show_status(tr("Looking at the files of %1…").arg(e.repo));
+        emit request_gguf_files(e.repo);
+        return;
+    }
+    start_download(e);
+}
+
+void ModelsPage::start_download(const ModelEntry& e) {
     DownloadRequest request;
     request.repo = e.repo;
     request.file = e.file;
@@ -396,7 +415,6 @@ void ModelsPage::download(int row) {
     active_key_ = request.key();
     active_text_ = e.state == DownloadState::Paused ? tr("resuming…") : tr("starting…");
     active_percent_ = -1;
-    show_error(QString());
     show_status(tr("Downloading %1…").arg(e.title));
     progress_->setRange(0, 0);  // busy until the first progress arrives
     progress_->setVisible(true);
@@ -469,6 +487,7 @@ void ModelsPage::search(const QString& text) {
 void ModelsPage::on_search_done(const QString& text, const QList<lc::hub::SearchResult>& results) {
     search_button_->setEnabled(true);
     search_entries_.clear();
+    listed_repos_.clear();
     for (const lc::hub::SearchResult& r : results) {
         ModelEntry e;
         e.source = ModelSource::Search;
@@ -484,6 +503,45 @@ void ModelsPage::on_search_done(const QString& text, const QList<lc::hub::Search
             ? tr("No MLA model on the hub matches “%1”").arg(text)
             : tr("%n MLA model(s) on the hub match “%1”", nullptr, int(results.size())).arg(text));
     emit search_finished(int(results.size()));
+}
+
+void ModelsPage::on_files_listed(const QString& repo, const QStringList& files,
+                                 const QList<qint64>& bytes, bool has_folder_model) {
+    listed_repos_ << repo;
+    const int at = [&] {
+        for (int i = 0; i < search_entries_.size(); ++i)
+            if (search_entries_[i].repo == repo && search_entries_[i].file.isEmpty()) return i;
+        return -1;
+    }();
+    if (at < 0) return;  // a new search replaced it meanwhile
+    const ModelEntry found = search_entries_[at];
+    if (files.isEmpty()) {
+        if (active_key_.isEmpty()) start_download(found);
+        return;
+    }
+    static const QRegularExpression quant(
+        QStringLiteral("(IQ[1-4]_[A-Z]+|Q[2-8]_K(_[SML])?|Q[4-8]_[01]|BF16|F16|F32)"),
+        QRegularExpression::CaseInsensitiveOption);
+    QList<ModelEntry> rows;
+    for (int i = 0; i < files.size(); ++i) {
+        ModelEntry e = found;
+        e.file = files[i];
+        e.title = repo + QStringLiteral(" · ") + files[i];
+        e.bytes = i < bytes.size() ? bytes[i] : 0;
+        const QRegularExpressionMatch m = quant.match(QFileInfo(files[i]).fileName());
+        e.quantization = QStringLiteral("GGUF") +
+                         (m.hasMatch() ? QLatin1Char(' ') + m.captured(1).toUpper() : QString());
+        rows << e;
+    }
+    // The repo's own row stays where it also holds a folder model to pull whole.
+    if (!has_folder_model) search_entries_.removeAt(at);
+    for (int i = 0; i < rows.size(); ++i)
+        search_entries_.insert(has_folder_model ? at + 1 + i : at + i, rows[i]);
+    refresh_local();
+    select_key(rows.front().key());
+    show_status(
+        tr("%1 has %n GGUF model(s): choose one and download it", nullptr, int(files.size()))
+            .arg(repo));
 }
 
 void ModelsPage::on_progress(const DownloadProgress& p) {

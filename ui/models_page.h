@@ -4,6 +4,7 @@
 // pause, resume and cancel; delete; "Use" makes a model the current one. Hub calls run on two
 // worker threads (downloads, and searches with the memory probe); errors show in the page.
 #include <QDialog>
+#include <QSet>
 #include <QString>
 #include <QThread>
 #include <optional>
@@ -65,6 +66,7 @@ signals:
     // Queued to the workers.
     void request_pull(const lc::ui::DownloadRequest& request);
     void request_search(const QString& text, int limit);
+    void request_gguf_files(const QString& repo);
     void request_probe();
 
 private:
@@ -76,6 +78,9 @@ private:
     void on_stopped(const QString& key, bool discarded);
     void on_failed(const QString& key, const QString& message);
     void on_search_done(const QString& text, const QList<lc::hub::SearchResult>& results);
+    void on_files_listed(const QString& repo, const QStringList& files, const QList<qint64>& bytes,
+                         bool has_folder_model);
+    void start_download(const ModelEntry& e);
     void show_error(const QString& message);
     void show_status(const QString& message);
     void update_buttons();
@@ -89,6 +94,7 @@ private:
     ModelListModel* model_ = nullptr;
     QList<ModelEntry> local_;           // every model on this machine, as rows
     QList<ModelEntry> search_entries_;  // the last search's results, as the hub gave them
+    QSet<QString> listed_repos_;        // search results whose GGUF files are rows of their own
     QString active_key_;                // the running download
     QString active_text_;               // its progress, as last shown
     int active_percent_ = -1;
