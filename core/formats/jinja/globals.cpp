@@ -119,8 +119,9 @@ ArgReader::ArgReader(std::string function, CallArgs& args,
     for (size_t i = 0; i < args.args.size(); ++i)
         values_[i] = args.args[i];
     for (auto& [key, value] : args.kwargs) {
-        const auto it =
-            std::find_if(params.begin(), params.end(), [&](const char* p) { return key == p; });
+        // An init-capture: clang before 16 cannot capture a structured binding by name.
+        const auto it = std::find_if(params.begin(), params.end(),
+                                     [&key = key](const char* p) { return key == p; });
         if (it == params.end())
             throw TemplateError(function_ + "() got an unexpected keyword argument '" + key + "'");
         const auto i = static_cast<size_t>(it - params.begin());
