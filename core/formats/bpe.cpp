@@ -60,7 +60,9 @@ Bpe::Bpe(const Json& model) : cache_(std::make_unique<Cache>()) {
     if (!vocab || !vocab->is_object()) throw Error("model: \"vocab\" must be an object");
     vocab_.reserve(vocab->size());
     for (const auto& [token, id] : vocab->items()) {
-        if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+        // Ids index a table sized by the largest one: bounded (2^24, far above any real
+        // vocabulary) so that one absurd id cannot ask for gigabytes (issue 22, fuzz_hf_tokenizer).
+        if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (1 << 24))
             throw Error("model: the id of \"" + token + "\" in \"vocab\" is not a valid id");
         const int i = id.get<int>();
         vocab_[token] = i;
