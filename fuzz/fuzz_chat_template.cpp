@@ -14,11 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         {"bos_token", "<s>"},
         {"eos_token", "</s>"},
         {"additional_special_tokens", {"<|im_start|>", "<|im_end|>"}}};
-    static const std::vector<lc::Message> messages = {
-        {"system", "You are helpful."},
-        {"user", "Hello {{ there }} {% raw %}"},
-        {"assistant", "Hi! \xc3\xa9"},
-        {"user", "2 + 2?"}};
+    static const std::vector<lc::Message> messages = {{"system", "You are helpful."},
+                                                      {"user", "Hello {{ there }} {% raw %}"},
+                                                      {"assistant", "Hi! \xc3\xa9"},
+                                                      {"user", "2 + 2?"}};
     try {
         const lc::ChatTemplate t = lc::ChatTemplate::from_jinja(source, special, "fuzz template");
         (void)t.render(messages, true);

@@ -1,6 +1,7 @@
 #pragma once
 // Shared by the fuzz targets: a temp folder per process (made once, removed at exit) and writing
 // the input to a file in it, for the APIs that read files.
+#include <unistd.h>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -9,7 +10,6 @@
 #include <fstream>
 #include <string>
 #include <system_error>
-#include <unistd.h>
 
 namespace fuzz {
 

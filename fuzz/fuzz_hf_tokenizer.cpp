@@ -12,8 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         const nlohmann::json j = lc::parse_json(text, "tokenizer.json");
         auto tok = lc::load_hf_tokenizer_json(j, 1, 2, "tokenizer.json");
-        const std::vector<int> ids =
-            tok->encode("Hello, world!  It's 2024 \xc3\xa9t\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd <s>", true);
+        const std::vector<int> ids = tok->encode(
+            "Hello, world!  It's 2024 \xc3\xa9t\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd <s>", true);
         (void)tok->decode(ids);
         (void)tok->vocab_size();
     } catch (const lc::Error&) {
