@@ -13,12 +13,18 @@ then save the model folder (bf16 safetensors in the published layout, config.jso
 DeepSeek-V3 spelling, tokenizer, chat template), evaluate it exactly as `latentchat-cli perplexity`
 does, and write train_log.json, loss_curve.png, sample replies and a reference fixture.
 Loss is taken on every token (chat user turns included).
+
+Chat requests (tools/story_features.py) are built from each story: its main nouns ("Tell me a story
+about a X." in many phrasings), its named character, a sad/happy/funny tone taken from a small lexicon
+score of the story, words that occur in it, one of its sentences, an Instruct summary when the corpus
+has one; 3 per story, one chosen per epoch. No request names a noun of --exclude-nouns (the
+evaluation's 40 nouns, tools/eval_nouns.txt); all requests are written to train_requests.txt.xz.
 """
 import time
 
 T0 = time.time()  # the --minutes budget counts from here (before the heavy imports)
 
-import argparse, json, math, random, re, sys
+import argparse, json, math, random, sys
 from collections import Counter
 from pathlib import Path
 
@@ -31,6 +37,7 @@ from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 torch.set_flush_denormal(True)  # CPU: denormal floats make small-model matmuls ~100x slower
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stories_split  # noqa: E402
+import story_features  # noqa: E402
 
 BOS, EOS = 1, 2
 SPECIALS = ["<|user|>", "<|assistant|>", "<|system|>", "<|end|>"]
@@ -73,9 +80,29 @@ COMMON = dict(first_k_dense_replace=1, routed_scaling_factor=1.0, norm_topk_prob
 # of the weights, at most 16 epochs, and the best held-out checkpoint (raw or EMA) is kept.
 HPARAMS_FULL = dict(seq_len=1024, batch_size=16, lr=2e-3, min_lr_ratio=0.1, warmup_steps=60, weight_decay=1.0,
                     betas=(0.9, 0.95), grad_clip=1.0, bias_update_rate=1e-3, ema=0.98, max_epochs=16,
-                    chat_fraction=0.5, log_every=10, n_evals=40, reserve_s=80.0)
+                    chat_fraction=0.6, requests_per_story=3, dropout=0.0, log_every=10, n_evals=40, reserve_s=80.0)
 HPARAMS_TINY = dict(HPARAMS_FULL, seq_len=128, batch_size=8, lr=3e-3, warmup_steps=20, ema=0.9, log_every=5,
                     n_evals=6, reserve_s=35.0)
+
+
+def add_residual_dropout(model, p: float) -> list:
+    """Dropout on the output of every attention and MLP block before it joins the residual stream
+    (GPT-2 style; transformers' DeepseekV3 has none). Active in train() only; no effect on the saved model."""
+    if p <= 0:
+        return []
+
+    def attn_hook(module, args, output):
+        if not module.training:
+            return output
+        return (torch.nn.functional.dropout(output[0], p, True),) + tuple(output[1:])
+
+    def mlp_hook(module, args, output):
+        return torch.nn.functional.dropout(output, p, True) if module.training else output
+    hs = []
+    for layer in model.model.layers:
+        hs.append(layer.self_attn.register_forward_hook(attn_hook))
+        hs.append(layer.mlp.register_forward_hook(mlp_hook))
+    return hs
 
 
 def build_model_config(shape: dict) -> DeepseekV3Config:
@@ -108,53 +135,20 @@ def train_tokenizer(train_stories: list[str], vocab: int, path: Path) -> spm.Sen
 # ------------------------------------------------------------------------------------------------
 # Training examples: plain stories and chat-formatted stories with a request built from the story
 # ------------------------------------------------------------------------------------------------
-NOUNS = ("cat dog bird ball tree park fish bunny bear frog duck car boat toy flower garden box cake hat kite sun "
-         "moon star house rabbit mouse lion monkey horse cow pig owl butterfly bug apple book doll train truck "
-         "robot dragon princess king queen beach river forest rain snow cookie pie shoe dress bike bed door "
-         "window rock stick leaf bee ant squirrel elephant tiger giraffe puppy kitten ship plane balloon cup "
-         "bowl key gift ring crown castle cave hill lake pond farm shop zoo cloud clock fox wolf turtle snake "
-         "penguin shark whale dinosaur fairy wizard monster pirate treasure map rocket sandcastle swing slide "
-         "bear lamp candle drum guitar piano bell teddy blanket pillow jar basket sock bus").split()
-NAMED = re.compile(r"\bnamed ([A-Z][a-z]+)")
-
-
-def article(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
-
-
-def make_request(story: str, doc_freq: Counter, rng: random.Random) -> str:
-    words = set(re.findall(r"[a-z]+", story.lower()))
-    present = sorted((w for w in set(NOUNS) if w in words), key=lambda w: (doc_freq[w], w))
-    names = NAMED.findall(story)
-    choices = []
-    if present:
-        w = present[0]
-        choices += [f"Tell me a story about {article(w)}.", f"Can you tell me a story about {article(w)}?",
-                    f"I want a story about {article(w)}.", f"Please write a story with {article(w)} in it."]
-        if len(present) > 1:
-            choices.append(f"Write a short story about {article(w)} and {article(present[1])}.")
-    if names:
-        choices += [f"Can you tell me a story about {names[0]}?", f"Tell me a story about {names[0]}."]
-        if present:
-            choices.append(f"Write a story about {names[0]} and {article(present[0])}.")
-    if not choices:
-        choices = ["Tell me a story.", "Can you tell me a short story?"]
-    return rng.choice(choices)
-
-
 def chat_text(user: str, reply: str | None = None) -> str:
     text = CHAT_TEMPLATE["user"].replace("{content}", user) + CHAT_TEMPLATE["generation_prompt"]
     return text if reply is None else text + reply + "<|end|>\n"
 
 
-def epoch_stream(plain: list[list[int]], chat: list[list[int]], epoch: int, seed: int, chat_fraction: float):
-    """One epoch of training tokens: every story once, in a seeded order, plain or chat (seeded choice)."""
+def epoch_stream(plain: list[list[int]], chat: list[list[list[int]]], epoch: int, seed: int, chat_fraction: float):
+    """One epoch of training tokens: every story once, in a seeded order, plain or chat (seeded choice);
+    a chat example uses one of the story's requests (seeded choice, so epochs vary the request)."""
     rng = random.Random(seed * 1000003 + epoch)
     order = list(range(len(plain)))
     rng.shuffle(order)
     stream = []
     for i in order:
-        stream += chat[i] if rng.random() < chat_fraction else plain[i]
+        stream += rng.choice(chat[i]) if rng.random() < chat_fraction else plain[i]
     return stream
 
 
@@ -358,7 +352,10 @@ def plot_curve(points: list[dict], path: Path, best_tokens: int) -> bool:
 # ------------------------------------------------------------------------------------------------
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stories", default="/work/shared/data/tinystories/stories.txt.xz")
+    ap.add_argument("--stories", default="/work/shared/data/tinystories/stories.txt.xz",
+                    help="stories.txt[.xz] (<|endoftext|>-separated) or corpus.jsonl[.xz] from tools/collect_stories.py")
+    ap.add_argument("--exclude-nouns", type=Path, default=Path(__file__).resolve().parent / "eval_nouns.txt",
+                    help="nouns (and their plurals) that no training request may contain (the evaluation's)")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--minutes", type=float, default=8.0, help="wall-clock budget for the whole script")
     ap.add_argument("--steps", type=int, default=0, help="fix the number of optimizer steps (default: fit the budget)")
@@ -389,32 +386,62 @@ def main() -> int:
 
     # --- data and tokenizer ---
     t = time.time()
-    stories = stories_split.read_stories(args.stories)
+    if ".jsonl" in str(args.stories):
+        import lzma
+        opener = lzma.open if str(args.stories).endswith(".xz") else open
+        with opener(args.stories, "rt", encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    else:
+        records = [{"story": s, "src": "base"} for s in stories_split.read_stories(args.stories)]
     if args.tiny:
         keep, size = [], 0
-        for s in stories:
+        for r in records:
             if size > 300_000:
                 break
-            keep.append(s); size += len(s)
-        stories = keep
-    train_stories, held_stories = stories_split.split_stories(stories)
+            keep.append(r); size += len(r["story"])
+        records = keep
+    stories = [r["story"] for r in records]
+    # Held out: base-corpus stories by the split rule only (extra sources never enter the held-out set;
+    # tools/collect_stories.py already dropped their copies of held-out stories).
+    train_recs = [r for r in records if not (r.get("src", "base") == "base" and stories_split.is_heldout(r["story"]))]
+    held_stories = [r["story"] for r in records if r.get("src", "base") == "base" and stories_split.is_heldout(r["story"])]
+    train_stories = [r["story"] for r in train_recs]
     heldout_path = out / "heldout.txt"
     heldout_path.write_bytes(stories_split.heldout_text(held_stories).encode("utf-8"))
     sp = train_tokenizer(train_stories, shape["vocab_size"], out / "tokenizer.model")
-    doc_freq = Counter(w for s in train_stories for w in set(re.findall(r"[a-z]+", s.lower())))
+    excluded_nouns = story_features.read_noun_list(args.exclude_nouns)
+    excluded = story_features.excluded_forms_of(excluded_nouns)
+    allowed = [n for n in story_features.REQUEST_NOUNS if n not in excluded]
     req_rng = random.Random(args.seed)
-    plain = [[BOS] + sp.encode(s) + [EOS] for s in train_stories]
-    requests = [make_request(s, doc_freq, req_rng) for s in train_stories]
-    chat = [[BOS] + sp.encode(chat_text(r, s)) + [EOS] for r, s in zip(requests, train_stories)]
+    story_ids = [sp.encode(s) for s in train_stories]
+    plain = [[BOS] + ids + [EOS] for ids in story_ids]
+    requests = [story_features.story_requests(r, allowed, excluded, req_rng, k=hp["requests_per_story"])
+                for r in train_recs]
+    flat_requests = [q for qs in requests for q in qs]
+    bad = [q for q in flat_requests if not story_features.request_is_clean(q, excluded)]
+    assert not bad, f"requests name an excluded noun: {bad[:3]}"
+    end_ids = sp.encode("<|end|>\n")
+    chat = [[[BOS] + sp.encode(chat_text(q)) + ids + end_ids + [EOS] for q in qs] for qs, ids in zip(requests, story_ids)]
+    for k in range(0, len(train_stories), max(1, len(train_stories) // 25)):  # piecewise = whole-text encoding
+        whole = [BOS] + sp.encode(chat_text(requests[k][0], train_stories[k])) + [EOS]
+        assert whole == chat[k][0], f"piecewise chat encoding differs for example {k}"
+    import lzma
+    with lzma.open(out / "train_requests.txt.xz", "wt", encoding="utf-8") as f:
+        f.write("".join(q.replace("\n", " ") + "\n" for q in flat_requests))
+    req_kinds = Counter(" ".join(q.split()[:3]) for q in flat_requests)
     held_bytes = heldout_path.read_bytes()
     held_ids = sp.encode(held_bytes.decode("utf-8"))
     windows = perplexity_windows(held_ids, min(COMMON["max_position_embeddings"], 1024))
+    if not args.tiny and len(held_bytes) != 221_545:
+        log(f"WARNING: the held-out file has {len(held_bytes)} bytes, not the 221,545 of the reference split")
     n_plain = sum(map(len, plain))
-    epoch_tokens = int(sum(map(len, plain)) * (1 - hp["chat_fraction"]) + sum(map(len, chat)) * hp["chat_fraction"])
+    n_chat = sum(sum(map(len, c)) / len(c) for c in chat)
+    epoch_tokens = int(n_plain * (1 - hp["chat_fraction"]) + n_chat * hp["chat_fraction"])
     timings["data_and_tokenizer_s"] = round(time.time() - t, 1)
     log(f"{len(stories)} stories: {len(train_stories)} train ({n_plain} tokens plain), {len(held_stories)} held out "
         f"({len(held_bytes)} bytes, {len(held_ids)} tokens, {len(windows)} windows); tokenizer+data "
-        f"{timings['data_and_tokenizer_s']} s; e.g. request: {requests[0]!r}")
+        f"{timings['data_and_tokenizer_s']} s; {len(flat_requests)} requests ({len(set(flat_requests))} distinct, none naming "
+        f"the {len(excluded_nouns)} excluded nouns), e.g. {requests[0]!r}; most common starts {req_kinds.most_common(5)}")
 
     # --- model ---
     cfg = build_model_config(shape)
@@ -433,6 +460,7 @@ def main() -> int:
                              {"params": no_decay, "weight_decay": 0.0}], lr=hp["lr"], betas=hp["betas"],
                             fused=device.type == "cuda")
     counter = RouterCounter(model)
+    dropout_hooks = add_residual_dropout(model, hp["dropout"])
 
     # --- training ---
     train_end = deadline - hp["reserve_s"]
@@ -535,6 +563,8 @@ def main() -> int:
     # --- save the best weights, reload as published, evaluate exactly like latentchat-cli ---
     t = time.time()
     model.load_state_dict(best["state"])
+    for h in dropout_hooks:
+        h.remove()
     for h in counter.handles:
         h.remove()
     save_model_folder(model, cfg, out)
@@ -586,7 +616,10 @@ def main() -> int:
         "tokens_seen": step * tokens_per_step, "train_tokens_per_epoch": epoch_tokens,
         "wall_time_s": round(time.time() - T0, 1), "timings": timings, "device": gpu,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "sentencepiece": spm.__version__},
-        "split_rule": stories_split.SPLIT_RULE, "stories": {"train": len(train_stories), "heldout": len(held_stories)},
+        "split_rule": stories_split.SPLIT_RULE, "stories": {"train": len(train_stories), "heldout": len(held_stories),
+                                                            "sources": dict(Counter(r.get("src", "base") for r in records))},
+        "requests": {"file": "train_requests.txt.xz", "count": len(flat_requests), "distinct": len(set(flat_requests)),
+                     "excluded_nouns": excluded_nouns, "naming_excluded": 0, "per_story": hp["requests_per_story"]},
         "best_step": best["step"], "best_weights": best["weights"], "loss_curve": points,
         "heldout": {"file": "heldout.txt", "bytes": len(held_bytes), "tokens_scored": n_scored, "ctx": 1024,
                     "nats_per_token": round(nats, 6), "perplexity": round(math.exp(nats), 4), "bits_per_byte": round(bpb, 6),
