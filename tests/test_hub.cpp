@@ -19,6 +19,7 @@
 #include "base/error.h"
 #include "cli_runner.h"
 #include "hub/hub.h"
+#include "hub/hub_json.h"
 #include "hub/model_store.h"
 #include "session/fit_check.h"
 
@@ -285,6 +286,59 @@ private slots:
         QVERIFY2(e.contains("2 of the 3 parts"), qPrintable(e));
         e = error_of([&] { files_to_pull({{"config.json", 2, "", "x"}}, std::nullopt); });
         QVERIFY2(e.contains("no .safetensors"), qPrintable(e));
+    }
+
+    // Replies a hostile or broken server could send (issue 22, fuzz_hub_json): each one an
+    // lc::Error naming the URL or a value read safely, never a crash or an exception of
+    // nlohmann's escaping (a "type": 5 entry did), never a float cast out of range.
+    void hostileReplies() {
+        const std::string url = "http://hub.invalid/api/models/a/b/tree/main";
+        auto list_error = [&](const std::string& body) {
+            return error_of([&] { parse_file_list(body, url); });
+        };
+        const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+        QString e = list_error(deep);
+        QVERIFY2(e.startsWith(QString::fromStdString(url)) && e.contains("deeper than 256"),
+                 qPrintable(e));
+        e = list_error(R"([{"type": "file", "path": "a", "size": 1e300}])");
+        QVERIFY2(e.contains("listed a with a size of 1e+300"), qPrintable(e));
+        e = list_error(R"([{"type": "file", "path": "a", "size": -1}])");
+        QVERIFY2(e.contains("listed a with a size of -1"), qPrintable(e));
+        e = list_error(R"([{"type": "file", "path": "a", "size": 18446744073709551615}])");
+        QVERIFY2(e.contains("size of 18446744073709551615"), qPrintable(e));
+        e = list_error(R"([{"type": "file", "path": "a", "size": 1, "lfs": {"oid": 7}}])");
+        QVERIFY2(e.contains("without its sha256"), qPrintable(e));
+        e = list_error(R"([{"type": "file", "path": "a", "size": 1, "oid": []}])");
+        QVERIFY2(e.contains("oid that is not a string"), qPrintable(e));
+        e = list_error("{not json");
+        QVERIFY2(e.contains("did not answer with JSON") && e.contains("HF_ENDPOINT"),
+                 qPrintable(e));
+        const auto files = parse_file_list(
+            R"([{"type": 5}, 3, {"type": "directory", "path": "d"},
+                {"type": "file", "path": "b", "size": 2.0, "oid": "g"},
+                {"type": "file", "path": "c", "size": 1, "lfs": {"oid": "s", "size": 9}}])",
+            url);
+        QCOMPARE(paths_of(files), (std::vector<std::string>{"b", "c"}));
+        QCOMPARE(files[0].size, int64_t(2));
+        QCOMPARE(files[0].git_oid, std::string("g"));
+        QCOMPARE(files[1].size, int64_t(9));
+        QCOMPARE(files[1].sha256, std::string("s"));
+
+        const auto found = parse_search(
+            R"([{"id": "a/x", "downloads": 1e300, "likes": 18446744073709551615,
+                 "config": {"model_type": "deepseek_v3"}},
+                {"id": "a/y", "downloads": -5, "likes": 7.0, "tags": ["kimi_k2"]},
+                {"id": 3}, {"id": "a/z", "config": {"model_type": "llama"}}])",
+            url, 10, false);
+        QCOMPARE(found.size(), size_t(2));
+        QCOMPARE(found[0].downloads, int64_t(0));
+        QCOMPARE(found[0].likes, int64_t(0));
+        QCOMPARE(found[1].downloads, int64_t(-5));
+        QCOMPARE(found[1].likes, int64_t(7));
+        e = error_of([&] { parse_search(deep, url, 10, true); });
+        QVERIFY2(e.contains("deeper than 256"), qPrintable(e));
+        QCOMPARE(next_page_link("<u1>; rel=\"prev\", <u2>; rel=\"next\""), std::string("u2"));
+        QCOMPARE(next_page_link("<unclosed; rel=\"next\""), std::string());
     }
 
     void fullPull() {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <system_error>
 
@@ -334,6 +335,9 @@ fs::path pull(const HubOptions& options, const PullRequest& request,
     int64_t total = 0, missing = 0;
     for (const RepoFile& f : files) {
         check_repo_path(f.path);
+        // Each size is at most kMaxListedFileBytes (hub_json.h), but the listing is the server's.
+        if (f.size > std::numeric_limits<int64_t>::max() - total)
+            throw Error(request.repo + " lists more bytes than any disk holds");
         total += f.size;
         const fs::path dest = target / f.path;
         if (file_size_or_zero(dest) != f.size || !fs::exists(dest))
