@@ -865,6 +865,12 @@ void TestConfig::generationConfigOverridesIds() {
                            {"generation_config.json", "eos_token_id"}, &report),
              report.c_str());
 
+    // 2^64 - 1 was read as -1 ("no BOS") before it was range-checked as an unsigned number.
+    write_file(dir / "generation_config.json", R"({"bos_token_id": 18446744073709551615})");
+    QVERIFY2(throws_naming([&] { lc::ModelConfig::load(dir); },
+                           {"generation_config.json", "bos_token_id", "out of range"}, &report),
+             report.c_str());
+
     // Malformed generation_config.json names that file.
     write_file(dir / "generation_config.json", R"({"eos_token_id": )");
     QVERIFY2(

@@ -31,11 +31,8 @@ public:
     int get_int(const char* key, int fallback) const {
         if (!has(key)) return fallback;
         const json& v = j_.at(key);
-        if (v.is_number_integer()) {
-            auto x = v.get<int64_t>();
-            if (x < INT32_MIN || x > INT32_MAX) fail(key, "is out of range");
-            return static_cast<int>(x);
-        }
+        // in_int_range: an unsigned 2^64 - 1 read as int64_t would be -1 ("none" for some keys).
+        if (v.is_number_integer()) return in_int_range(key, v);
         if (v.is_number_float()) {
             double d = v.get<double>();
             if (std::floor(d) == d && std::abs(d) < 2e9) return static_cast<int>(d);
@@ -603,17 +600,19 @@ ModelConfig ModelConfig::load(const std::filesystem::path& dir) {
 
     // generation_config.json takes precedence for the ids generation uses.
     auto gen_path = dir / "generation_config.json";
-    if (std::filesystem::exists(gen_path, ec)) {
-        json g = read_json_file(gen_path);
-        if (!g.is_object()) throw Error(gen_path.string() + " must hold a JSON object");
-        KeyReader r(g, gen_path.string());
-        c.bos_token_id = r.get_optional_int("bos_token_id", c.bos_token_id, -1);
-        if (r.has("eos_token_id")) c.eos_token_ids = r.get_int_list("eos_token_id");
-        for (int e : c.eos_token_ids)
-            if (e < 0 || e >= c.vocab_size) r.fail("eos_token_id", "is outside the vocabulary");
-        if (c.bos_token_id >= c.vocab_size) r.fail("bos_token_id", "is not below vocab_size");
-    }
+    if (std::filesystem::exists(gen_path, ec))
+        c.apply_generation_config(read_json_file(gen_path), gen_path.string());
     return c;
+}
+
+void ModelConfig::apply_generation_config(const json& g, const std::string& source) {
+    if (!g.is_object()) throw Error(source + " must hold a JSON object");
+    KeyReader r(g, source);
+    bos_token_id = r.get_optional_int("bos_token_id", bos_token_id, -1);
+    if (r.has("eos_token_id")) eos_token_ids = r.get_int_list("eos_token_id");
+    for (int e : eos_token_ids)
+        if (e < 0 || e >= vocab_size) r.fail("eos_token_id", "is outside the vocabulary");
+    if (bos_token_id >= vocab_size) r.fail("bos_token_id", "is not below vocab_size");
 }
 
 }  // namespace lc

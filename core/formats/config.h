@@ -102,6 +102,9 @@ struct ModelConfig {
     static ModelConfig from_json(const nlohmann::json& j, const std::string& source);
     // Reads dir/config.json, then BOS/EOS from dir/generation_config.json where present.
     static ModelConfig load(const std::filesystem::path& dir);
+    // generation_config.json's BOS/EOS ids over this config's (checked against vocab_size);
+    // `source` names the file in error messages.
+    void apply_generation_config(const nlohmann::json& g, const std::string& source);
     // The metadata of a GGUF file of architecture "deepseek2", mapped so that the forward
     // computes what llama.cpp computes for it (formats/gguf_config.cpp); throws lc::Error
     // naming the file and key.
