@@ -644,6 +644,27 @@ private slots:
                                  "**Assistant:** hello there\n\n"));
     }
 
+    // An imported message's "sampling" may be any string; one of 100,000 '[' made export recurse
+    // past the stack (it is parsed to see whether it is a JSON object). Exported as a string now.
+    void deeply_nested_sampling_exports() {
+        HistoryStore s(fresh());
+        const int64_t c = s.create_conversation("Nested");
+        const int64_t u = s.add_message(c, std::nullopt, "user", "hi");
+        lc::MessageMeta meta;
+        const std::string nested =
+            "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+        meta.sampling_json = nested;
+        s.add_message(c, u, "assistant", "hello", meta);
+        const json doc = json::parse(s.export_json(c));
+        QCOMPARE(doc["conversations"][0]["messages"][1]["sampling"].get<std::string>(), nested);
+        QVERIFY(s.export_all_json().size() > nested.size());
+        // A shallow object still exports as an object.
+        meta.sampling_json = R"({"top_k":40})";
+        s.add_message(c, u, "assistant", "again", meta);
+        QVERIFY(json::parse(s.export_json(c))["conversations"][0]["messages"][2]["sampling"]
+                    .is_object());
+    }
+
     void bad_imports_write_nothing() {
         HistoryStore s(fresh());
         const int64_t c = s.create_conversation("Existing");

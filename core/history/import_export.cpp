@@ -31,10 +31,15 @@ constexpr int kJsonVersion = 1;
 
 // sampling_json is embedded as a JSON object when it is one written canonically (so import gives
 // back the same text); otherwise as a string holding the text; empty text is null.
+// The text may be an imported file's (any string): parsed with the nesting limit, since a
+// string of 100,000 '[' crashed export with unbounded recursion (issue 22).
 json sampling_to_json(const std::string& text) {
     if (text.empty()) return nullptr;
-    json parsed = json::parse(text, nullptr, false);
-    if (!parsed.is_discarded() && parsed.is_object() && parsed.dump() == text) return parsed;
+    try {
+        json parsed = parse_json(text, "sampling");
+        if (parsed.is_object() && parsed.dump() == text) return parsed;
+    } catch (const Error&) {
+    }
     return text;
 }
 
