@@ -509,9 +509,20 @@ void TestHfTokenizer::bad_files() {
     model = good["model"];
     model["merges"].push_back("a b c");
     check(with("model", model), {"merge 18", "one space"});
-    model = good["model"];
-    model["type"] = "WordPiece";
-    check(with("model", model), {"model type \"WordPiece\""});
+    // WordLevel and Unigram models (ids in their own tables) are refused as a whole, so no id of
+    // theirs sizes anything.
+    for (const char* type : {"WordPiece", "WordLevel", "Unigram"}) {
+        model = good["model"];
+        model["type"] = type;
+        check(with("model", model), {std::string("model type \"") + type + "\"", "only BPE"});
+    }
+    // A vocab id sizes the id table: ids of 2^24 and above, negative or not integers are refused
+    // (1333333333 allocated 10.6 GB before; fuzz_hf_tokenizer, issue 22).
+    for (const json& id : {json(1333333333), json(1 << 24), json(-1), json(2.5), json("7")}) {
+        model = good["model"];
+        model["vocab"]["zz"] = id;
+        check(with("model", model), {"the id of \"zz\"", "not a valid id"});
+    }
     model = good["model"];
     model["dropout"] = 0.1;
     check(with("model", model), {"dropout"});
