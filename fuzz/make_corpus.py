@@ -208,3 +208,77 @@ put("gguf", "llama_spm", gguf([("general.architecture", T_STR, "llama"), ("token
                               [("output.weight", [2, 2], 0, struct.pack("<4f", 1, 2, 3, 4))]))
 put("gguf", "v2_empty", gguf([("general.architecture", T_STR, "deepseek2")], [], version=2))
 put("gguf", "truncated", gguf(arch_kvs, [("token_embd.weight", [8], 0, f32)])[:100])
+
+# --- generation_config.json ------------------------------------------------------------------
+put("generation_config", "ids.json", json.dumps({"bos_token_id": 1, "eos_token_id": [2, 3], "do_sample": True,
+                                                 "temperature": 0.6, "top_p": 0.95}))
+put("generation_config", "eos_int.json", '{"eos_token_id": 7, "_from_model_config": true}')
+put("generation_config", "nulls.json", '{"bos_token_id": null, "eos_token_id": null}')
+put("generation_config", "out_of_vocab.json", '{"eos_token_id": [255, 256]}')
+put("generation_config", "unsigned.json", '{"bos_token_id": 18446744073709551615}')
+put("generation_config", "float.json", '{"bos_token_id": 1.0, "eos_token_id": 2.5}')
+
+
+# --- latent cache files (.lckv, core/engine/cache_file.h) --------------------------------------
+# The fuzz target's cache: 2 layers, d_c 4, d_rope 2, at most 40 tokens, expected ids 1, 2, 3...
+# The checksums are left 0: the input's last byte (3) asks the target to compute both.
+def lckv(ids, fp=b"fuzz-fingerprint", layers=2, d_c=4, d_rope=2, version=1, element=1,
+         payload=None, control=3):
+    n = len(ids)
+    if payload is None:
+        payload = b"".join(struct.pack("<f", (l * 1000 + i) * 0.25) for l in range(layers)
+                           for i in range(n * (d_c + d_rope)))
+    head = b"LCKV" + struct.pack("<IIIIIIII", version, 0, element, layers, d_c, d_rope, n, len(fp)) + fp
+    head += struct.pack("<%di" % n, *ids) + struct.pack("<QQ", len(payload), 0)
+    header_bytes = len(head) + 8
+    head = head[:8] + struct.pack("<I", header_bytes) + head[12:] + struct.pack("<Q", 0)
+    return head + payload + bytes([control])
+
+put("cache_file", "three", lckv([1, 2, 3]))
+put("cache_file", "diverges", lckv([1, 2, 9, 4, 5]))
+put("cache_file", "over_max", lckv(list(range(1, 46))))
+put("cache_file", "empty", lckv([]))
+put("cache_file", "other_model", lckv([1, 2], fp=b"another"))
+put("cache_file", "other_shape", lckv([1, 2], layers=3))
+put("cache_file", "version2", lckv([1], version=2))
+put("cache_file", "bf16", lckv([1], element=2))
+put("cache_file", "short_payload", lckv([1, 2, 3])[:-20] + b"\x03")
+put("cache_file", "no_fixup", lckv([1, 2], control=0))
+
+# --- hub JSON replies (core/hub/hub_json.h) ----------------------------------------------------
+# First byte even: a tree listing page; odd: search results (bit 7: all models, not only MLA).
+tree = [
+    {"type": "file", "oid": "a" * 40, "size": 1234, "path": "config.json"},
+    {"type": "file", "oid": "b" * 40, "size": 99, "path": "generation_config.json"},
+    {"type": "directory", "oid": "c" * 40, "size": 0, "path": "Q4_K_M"},
+    {"type": "file", "oid": "d" * 40, "size": 135,
+     "lfs": {"oid": "e" * 64, "size": 4000000000, "pointerSize": 135}, "path": "model-00001-of-00002.safetensors"},
+    {"type": "file", "oid": "f" * 40, "size": 135,
+     "lfs": {"oid": "0" * 64, "size": 5, "pointerSize": 135}, "path": "model-00002-of-00002.safetensors"},
+    {"type": "file", "oid": "1" * 40, "size": 777, "path": "model.safetensors.index.json"},
+    {"type": "file", "oid": "2" * 40, "size": 135, "lfs": {"oid": "3" * 64, "size": 9000000000},
+     "path": "Q4_K_M/DeepSeek-V2-Lite-Chat-Q4_K_M-00001-of-00002.gguf"},
+    {"type": "file", "oid": "4" * 40, "size": 135, "lfs": {"oid": "5" * 64, "size": 10},
+     "path": "Q4_K_M/DeepSeek-V2-Lite-Chat-Q4_K_M-00002-of-00002.gguf"},
+    {"type": "file", "oid": "6" * 40, "size": 42, "path": "tokenizer.json"},
+]
+put("hub_json", "tree", b"\x00" + json.dumps(tree).encode())
+put("hub_json", "tree_gguf", b"\x02" + json.dumps([
+    {"type": "file", "size": 135, "lfs": {"oid": "7" * 64, "size": 123}, "path": "x-Q4_K_M.gguf"},
+    {"type": "file", "size": 135, "lfs": {"oid": "8" * 64, "size": 456}, "path": "x-Q8_0.gguf"},
+    {"type": "file", "size": 1e300, "path": "big"}]).encode())
+put("hub_json", "tree_bad", b"\x04" + json.dumps([{"type": "file", "path": "a", "size": -1}, {"type": 5}]).encode())
+put("hub_json", "link", b"\x06" + b'<http://hub.invalid/api/models/a/b/tree/main?cursor=xyz>; rel="next", <x>; rel=prev')
+search = [
+    {"id": "deepseek-ai/DeepSeek-V2-Lite-Chat", "downloads": 123456, "likes": 321,
+     "config": {"model_type": "deepseek_v2", "architectures": ["DeepseekV2ForCausalLM"]},
+     "tags": ["transformers", "deepseek_v2"]},
+    {"id": "bartowski/DeepSeek-V2-Lite-Chat-GGUF", "downloads": 999, "likes": 3,
+     "gguf": {"architecture": "deepseek2", "total": 15706484224}},
+    {"id": "someone/llama", "downloads": 5, "likes": 0, "config": {"model_type": "llama"}},
+    {"id": "someone/tagged", "tags": ["kimi_k2"], "downloads": 1.5e300, "likes": 18446744073709551615},
+    {"id": 5}, "not an object",
+]
+put("hub_json", "search", b"\x01" + json.dumps(search).encode())
+put("hub_json", "search_all", b"\x85" + json.dumps(search).encode())
+put("hub_json", "search_nested", b"\x03" + b"[" * 300 + b"]" * 300)

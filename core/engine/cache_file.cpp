@@ -208,6 +208,12 @@ std::string model_fingerprint(const fs::path& model_dir) {
     return hex64(h.h);
 }
 
+uint64_t latent_cache_checksum(std::span<const uint8_t> bytes) {
+    Checksum sum;
+    sum.add(bytes.data(), bytes.size());
+    return sum.digest();
+}
+
 std::string model_fingerprint(const Model& model) {
     return model_fingerprint(model.dir());
 }

@@ -11,6 +11,7 @@
 //   payload: for each layer, the rows of positions [0, tokens), d_c + d_rope floats each,
 //   exactly as the cache holds them (lossless).
 // The checksums cover the header bytes before them and the whole payload.
+#include <cstdint>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -60,5 +61,9 @@ LoadedCache load_latent_cache(const std::filesystem::path& file, LatentCache& ca
 LoadedCache resume_session(Session& session, const std::filesystem::path& file,
                            const std::string& fingerprint,
                            std::span<const int> conversation_tokens);
+
+// The checksum the file's header and payload carry, over `bytes` (for tests and the fuzz target,
+// which make files of their own).
+uint64_t latent_cache_checksum(std::span<const uint8_t> bytes);
 
 }  // namespace lc
