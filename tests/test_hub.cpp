@@ -286,6 +286,11 @@ private slots:
         QVERIFY2(e.contains("2 of the 3 parts"), qPrintable(e));
         e = error_of([&] { files_to_pull({{"config.json", 2, "", "x"}}, std::nullopt); });
         QVERIFY2(e.contains("no .safetensors"), qPrintable(e));
+        // A path of 100,000 characters from the hub (std::regex overflowed the stack on it).
+        const std::string stem(100000, 'a');
+        const std::vector<RepoFile> long_set = {{stem + "-00001-of-00002.GGUF", 1, "a", ""},
+                                                {stem + "-00002-of-00002.gguf", 1, "b", ""}};
+        QCOMPARE(files_to_pull(long_set, long_set[1].path).size(), size_t(2));
     }
 
     // Replies a hostile or broken server could send (issue 22, fuzz_hub_json): each one an

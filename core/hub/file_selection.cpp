@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <regex>
+#include <optional>
 #include <set>
 
 #include "base/error.h"
@@ -37,11 +37,24 @@ struct SplitName {
     std::string stem;
     int part = 0, count = 0;
 };
+// Matched by hand as the regex ^(.*)-([0-9]{5})-of-([0-9]{5})\.gguf$ (icase) matched: std::regex
+// recurses once per character, and a hub path of 100,000 characters overflowed the stack
+// (fuzz_hub_json, issue 22).
 std::optional<SplitName> split_name(const std::string& path) {
-    static const std::regex pattern(R"(^(.*)-([0-9]{5})-of-([0-9]{5})\.gguf$)", std::regex::icase);
-    std::smatch m;
-    if (!std::regex_match(path, m, pattern)) return std::nullopt;
-    return SplitName{m[1].str(), std::stoi(m[2].str()), std::stoi(m[3].str())};
+    constexpr size_t kTail = 20;  // "-00001-of-00003.gguf"
+    if (path.size() < kTail) return std::nullopt;
+    const std::string stem = path.substr(0, path.size() - kTail);
+    const std::string tail = lower(path.substr(path.size() - kTail));
+    auto digits = [&](size_t at) {
+        for (size_t i = at; i < at + 5; ++i)
+            if (!std::isdigit(static_cast<unsigned char>(tail[i]))) return false;
+        return true;
+    };
+    // ECMAScript's '.' matches neither '\n' nor '\r'.
+    if (stem.find_first_of("\n\r") != std::string::npos || tail[0] != '-' || !digits(1) ||
+        tail.compare(6, 4, "-of-") != 0 || !digits(10) || tail.compare(15, 5, ".gguf") != 0)
+        return std::nullopt;
+    return SplitName{stem, std::stoi(tail.substr(1, 5)), std::stoi(tail.substr(10, 5))};
 }
 
 // The GGUF models of a repo: single files, and split sets by their first part.
