@@ -3,6 +3,7 @@
 #   core/ is plain C++: no Qt, no CUDA, nothing from ui/, app/ or kernels/;
 #   within core, each folder includes only the folders below it:
 #     base <- formats <- engine <- cpu;  base <- history;  base, formats <- hub;
+#     base, hub <- remote (it uses hub's HTTP transfer);
 #     session may use all of core;
 #   ui/ and app/ include nothing from kernels/ but its public header kernels/kernel_bench.h.
 # Prints every include that reaches where it must not and exits 1; exit 0 when none does.
@@ -25,7 +26,8 @@ allowed_core() {
         cpu) echo "base formats engine cpu" ;;
         history) echo "base history" ;;
         hub) echo "base formats hub" ;;
-        session) echo "base formats engine cpu history hub session" ;;
+        remote) echo "base hub remote" ;;
+        session) echo "base formats engine cpu history hub remote session" ;;
         *) echo "" ;;
     esac
 }

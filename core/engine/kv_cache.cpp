@@ -13,6 +13,57 @@
 
 namespace lc {
 
+namespace {
+
+// The size-independent part of the stats (docs/design.md section 5.1).
+CacheStats shape_of(const ModelConfig& config, int max_tokens, size_t element_bytes,
+                    int page_tokens) {
+    const int64_t n_h = config.num_attention_heads;
+    const int64_t qk = config.qk_nope_head_dim + config.qk_rope_head_dim;
+    const int64_t v = config.v_head_dim;
+    CacheStats s;
+    s.max_tokens = max_tokens;
+    s.page_tokens = page_tokens;
+    s.layers = config.num_hidden_layers;
+    s.bytes_per_element = element_bytes;
+    s.mla_elements = config.kv_lora_rank + config.qk_rope_head_dim;
+    s.mha_elements = n_h * qk + n_h * v;
+    s.gqa_groups = static_cast<int>(std::min<int64_t>(LatentCache::kDefaultGqaGroups, n_h));
+    s.gqa_elements = s.gqa_groups * (qk + v);
+    s.mqa_elements = qk + v;
+    return s;
+}
+
+// `shape` at `tokens` tokens held in `pages` pages.
+CacheStats at_size(CacheStats s, int tokens, int pages) {
+    s.tokens = tokens;
+    s.pages = pages;
+    const size_t e = s.bytes_per_element;
+    const size_t t = static_cast<size_t>(tokens);
+    const size_t layers = static_cast<size_t>(s.layers);
+    s.layer_bytes_allocated = static_cast<size_t>(pages) * s.page_tokens * s.mla_elements * e;
+    s.layer_bytes_live = t * s.mla_elements * e;
+    s.layer_mha_bytes = t * s.mha_elements * e;
+    s.layer_gqa_bytes = t * s.gqa_elements * e;
+    s.layer_mqa_bytes = t * s.mqa_elements * e;
+    s.bytes_allocated = s.layer_bytes_allocated * layers;
+    s.bytes_live = s.layer_bytes_live * layers;
+    s.mha_bytes = s.layer_mha_bytes * layers;
+    s.gqa_bytes = s.layer_gqa_bytes * layers;
+    s.mqa_bytes = s.layer_mqa_bytes * layers;
+    return s;
+}
+
+}  // namespace
+
+CacheStats estimate_cache_stats(const ModelConfig& config, int tokens, int max_tokens,
+                                size_t element_bytes, int page_tokens) {
+    if (page_tokens <= 0) page_tokens = LatentCache::kDefaultPageTokens;
+    tokens = std::max(0, tokens);
+    return at_size(shape_of(config, max_tokens, element_bytes, page_tokens), tokens,
+                   (tokens + page_tokens - 1) / page_tokens);
+}
+
 LatentCache::LatentCache(const ModelConfig& config, int max_tokens, PageAllocator& allocator,
                          int page_tokens)
     : layers_(config.num_hidden_layers),
@@ -24,19 +75,7 @@ LatentCache::LatentCache(const ModelConfig& config, int max_tokens, PageAllocato
       allocator_(allocator) {
     if (max_tokens <= 0) throw Error("the context size must be positive");
     if (page_tokens <= 0) throw Error("the cache page size must be positive");
-    const int64_t n_h = config.num_attention_heads;
-    const int64_t qk = config.qk_nope_head_dim + config.qk_rope_head_dim;
-    const int64_t v = config.v_head_dim;
-    CacheStats& s = shape_;
-    s.max_tokens = max_tokens;
-    s.page_tokens = page_tokens;
-    s.layers = layers_;
-    s.bytes_per_element = element_bytes_;
-    s.mla_elements = d_c_ + d_rope_;
-    s.mha_elements = n_h * qk + n_h * v;
-    s.gqa_groups = static_cast<int>(std::min<int64_t>(kDefaultGqaGroups, n_h));
-    s.gqa_elements = s.gqa_groups * (qk + v);
-    s.mqa_elements = qk + v;
+    shape_ = shape_of(config, max_tokens, element_bytes_, page_tokens);
 }
 
 LatentCache::~LatentCache() {
@@ -116,22 +155,7 @@ void LatentCache::write_rows(int layer, int first, int count, const float* src) 
 }
 
 CacheStats LatentCache::stats() const {
-    CacheStats s = shape_;
-    s.tokens = tokens_;
-    s.pages = pages();
-    const size_t e = s.bytes_per_element;
-    const size_t t = static_cast<size_t>(tokens_);
-    s.layer_bytes_allocated = static_cast<size_t>(pages()) * page_tokens_ * s.mla_elements * e;
-    s.layer_bytes_live = t * s.mla_elements * e;
-    s.layer_mha_bytes = t * s.mha_elements * e;
-    s.layer_gqa_bytes = t * s.gqa_elements * e;
-    s.layer_mqa_bytes = t * s.mqa_elements * e;
-    s.bytes_allocated = s.layer_bytes_allocated * layers_;
-    s.bytes_live = s.layer_bytes_live * layers_;
-    s.mha_bytes = s.layer_mha_bytes * layers_;
-    s.gqa_bytes = s.layer_gqa_bytes * layers_;
-    s.mqa_bytes = s.layer_mqa_bytes * layers_;
-    return s;
+    return at_size(shape_, tokens_, pages());
 }
 
 void PageAllocator::copy_out(const void* page_bytes, void* host, size_t bytes) {

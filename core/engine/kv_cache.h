@@ -40,6 +40,11 @@ struct CacheStats {
     size_t mqa_bytes = 0;
 };
 
+// What a cache of this model holding `tokens` tokens (in whole pages) would report, without one:
+// the estimate shown for a model that runs elsewhere (a remote engine), with its element size.
+CacheStats estimate_cache_stats(const ModelConfig& config, int tokens, int max_tokens,
+                                size_t element_bytes, int page_tokens = 64);
+
 // Where a backend keeps cache pages (host memory for the CPU, device memory for CUDA) and in
 // what element type (f32 on the host, bf16 on the GPU).
 class PageAllocator {

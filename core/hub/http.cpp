@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <memory>
 #include <mutex>
 
@@ -27,10 +28,13 @@ struct Transfer {
     CURL* curl = nullptr;
     bool status_known = false;
     bool too_large = false;
+    bool stalled = false;  // nothing came for stall_timeout_s (perform() cut it)
+    std::chrono::steady_clock::time_point last_byte = std::chrono::steady_clock::now();
 };
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
     auto* t = static_cast<Transfer*>(user);
+    t->last_byte = std::chrono::steady_clock::now();
     std::string line(data, size * count);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
         line.pop_back();
@@ -51,6 +55,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
     auto* t = static_cast<Transfer*>(user);
+    t->last_byte = std::chrono::steady_clock::now();
     const size_t n = size * count;
     if (!t->status_known) {
         curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &t->reply.status);
@@ -94,9 +99,52 @@ struct SlistDeleter {
     void operator()(curl_slist* s) const { curl_slist_free_all(s); }
 };
 
-}  // namespace
+// curl_easy_perform, but the cancel flag is looked at every 50 ms: curl calls the progress
+// callback only about once a second while a server sends nothing (a model still reading a long
+// prompt), and Stop must not wait for that. A transfer that receives nothing for
+// stall_timeout_s is cut here too: curl's own low-speed check averages over a window of several
+// seconds, so it noticed a silent server only some seconds late.
+CURLcode perform(CURL* c, Transfer& t) {
+    const std::atomic<bool>* cancel = t.request->cancel;
+    const auto stall = std::chrono::seconds(t.request->stall_timeout_s);
+    CURLM* multi = curl_multi_init();
+    if (!multi) return CURLE_OUT_OF_MEMORY;
+    curl_multi_add_handle(multi, c);
+    CURLcode result = CURLE_OK;
+    bool done = false;
+    int running = 1;
+    while (!done) {
+        if (cancel && cancel->load()) {
+            t.reply.cancelled = true;
+            result = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+        if (t.request->stall_timeout_s > 0 &&
+            std::chrono::steady_clock::now() - t.last_byte > stall) {
+            t.stalled = true;
+            result = CURLE_OPERATION_TIMEDOUT;
+            break;
+        }
+        if (curl_multi_perform(multi, &running) != CURLM_OK) {
+            result = CURLE_FAILED_INIT;
+            break;
+        }
+        int left = 0;
+        while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+            if (msg->msg == CURLMSG_DONE) {
+                result = msg->data.result;
+                done = true;
+            }
+        }
+        if (!done && running == 0) break;  // ended without a message: taken as done
+        if (!done) curl_multi_poll(multi, nullptr, 0, 50, nullptr);
+    }
+    curl_multi_remove_handle(multi, c);
+    curl_multi_cleanup(multi);
+    return result;
+}
 
-HttpReply http_get(const HttpRequest& request, const BodySink& sink) {
+HttpReply transfer(const HttpRequest& request, const std::string* post_body, const BodySink& sink) {
     init_curl_once();
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     Transfer t;
@@ -133,21 +181,41 @@ HttpReply http_get(const HttpRequest& request, const BodySink& sink) {
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    if (post_body) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body->data());
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(post_body->size()));
+    }
     std::string range;
     if (request.range_from >= 0) {
         range = std::to_string(request.range_from) + "-";
         curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
     }
 
-    const CURLcode rc = curl_easy_perform(c);
+    const CURLcode rc = perform(c, t);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t.reply.status);
+    t.reply.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
     if (rc != CURLE_OK && !t.reply.cancelled) {
-        if (t.too_large)
+        if (t.stalled)
+            t.reply.transport_error =
+                "nothing received for " + std::to_string(request.stall_timeout_s) + " s";
+        else if (t.too_large)
             t.reply.transport_error = "the reply is larger than expected";
         else
             t.reply.transport_error = error[0] ? error : curl_easy_strerror(rc);
     }
     return t.reply;
+}
+
+}  // namespace
+
+HttpReply http_get(const HttpRequest& request, const BodySink& sink) {
+    return transfer(request, nullptr, sink);
+}
+
+HttpReply http_post(const HttpRequest& request, const std::string& body, const BodySink& sink) {
+    return transfer(request, &body, sink);
 }
 
 std::string url_encode(const std::string& text, bool keep_slash) {
