@@ -1,16 +1,14 @@
 // `generate` (one prompt, streamed) and `chat` (an interactive conversation in the terminal).
-#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <optional>
 
 #include "base/error.h"
 #include "commands.h"
 #include "engine/generator.h"
-#include "formats/utf8.h"
-#include "history/history_store.h"
+#include "generate_remote.h"
+#include "recorded_turn.h"
 #include "session/chat_turn.h"
 
 namespace lc::cli {
@@ -50,6 +48,7 @@ std::set<std::string> generate_flags() {
     std::set<std::string> f = kSamplingFlags;
     f.insert(kModelFlags.begin(), kModelFlags.end());
     f.insert({"prompt", "tokens", "db", "conversation"});
+    f.insert(kRemoteFlags.begin(), kRemoteFlags.end());
     return f;
 }
 
@@ -65,41 +64,6 @@ void print_stream(const TokenEvent& ev) {
 GenerationResult generate_recorded(const Args& args, OpenedModel& opened,
                                    const GenerationOptions& options, const std::string& db,
                                    int ctx) {
-    HistoryStore store(db);
-    const std::string prompt = args.str("prompt");
-    const std::string model_id = opened.name();
-    const std::string which = args.str("conversation", "new");
-    int64_t conversation = 0;
-    std::vector<Message> history;
-    if (which == "new") {
-        // At most 60 bytes, cut before a character, never inside one (a split character made
-        // the database's text invalid UTF-8).
-        size_t cut = std::min<size_t>(prompt.size(), 60);
-        while (cut > 0 && cut < prompt.size() && is_utf8_continuation(prompt[cut]))
-            --cut;
-        std::string title = prompt.substr(0, cut);
-        if (cut < prompt.size()) title += "...";
-        conversation = store.create_conversation(title, model_id);
-    } else {
-        char* end = nullptr;
-        conversation = std::strtoll(which.c_str(), &end, 10);
-        if (which.empty() || *end != '\0' || conversation <= 0)
-            throw Error("--conversation must be a conversation id or new, got '" + which + "'");
-        if (!store.conversation(conversation))
-            throw Error("no conversation " + which + " in " + db);
-        history = store.branch(conversation);
-    }
-    std::vector<Message> turns;
-    std::optional<int64_t> parent;
-    if (history.empty() && args.has("system")) {
-        parent = store.add_message(conversation, parent, "system", args.str("system"));
-        turns.emplace_back("system", args.str("system"));
-    }
-    turns.insert(turns.end(), history.begin(), history.end());
-    if (!history.empty()) parent = history.back().id;
-    turns.emplace_back("user", prompt);
-    const int64_t user_id = store.add_message(conversation, parent, "user", prompt);
-
     const nlohmann::json sampling = {{"temperature", options.sampling.temperature},
                                      {"top_p", options.sampling.top_p},
                                      {"top_k", options.sampling.top_k},
@@ -107,20 +71,16 @@ GenerationResult generate_recorded(const Args& args, OpenedModel& opened,
                                      {"repetition_penalty", options.sampling.repetition_penalty},
                                      {"seed", options.sampling.seed},
                                      {"max_tokens", options.max_tokens}};
-    MessageMeta meta;
-    meta.model_id = model_id;
-    meta.sampling_json = sampling.dump();
-    const int64_t reply_id = store.add_message(conversation, user_id, "assistant", "", meta);
-    ReplyRecorder recorder(store, reply_id);
+    RecordedTurn recorded = begin_recorded_turn(args, db, opened.name(), sampling.dump());
 
     Session session(*opened.model, ctx);
     ChatContext chat(session, *opened.tokenizer, opened.chat);
     ChatTurnCallbacks callbacks;
     callbacks.on_token = print_stream;
-    callbacks.recorder = &recorder;
-    const ChatTurnResult turn = chat.run(std::move(turns), options, callbacks, &g_cancel);
+    callbacks.recorder = recorded.recorder.get();
+    const ChatTurnResult turn = chat.run(std::move(recorded.turns), options, callbacks, &g_cancel);
     if (!turn.notice.empty()) std::cerr << "\n(" << turn.notice << ")";
-    std::cerr << "[saved to conversation " << conversation << " in " << db << "]\n";
+    report_saved(recorded, db);
     return turn.generation;
 }
 
@@ -128,6 +88,10 @@ GenerationResult generate_recorded(const Args& args, OpenedModel& opened,
 
 int cmd_generate(const std::vector<std::string>& argv) {
     Args args(argv, generate_flags(), {"print-ids", "chat", "ignore-eos", "stats"});
+    if (args.has("remote")) {
+        std::signal(SIGINT, on_sigint);
+        return generate_remote(args, g_cancel);
+    }
     const bool have_prompt = args.has("prompt"), have_tokens = args.has("tokens");
     if (have_prompt == have_tokens)
         throw Error("generate needs exactly one of --prompt or --tokens");

@@ -22,7 +22,10 @@ commands:
               [--top-p P] [--top-k K] [--min-p P] [--repeat-penalty R] [--seed S] [--stop TEXT]
               [--chat] [--system TEXT] [--print-ids] [--ignore-eos] [--stats] [--ctx N]
               [--db FILE [--conversation ID|new]]
-              streams the continuation; --temperature 0 is greedy; --db records the exchange
+              [--remote URL [--api-key K] [--remote-model NAME]]
+              streams the continuation; --temperature 0 is greedy; --db records the exchange;
+              --remote: the reply of an OpenAI-compatible server (vLLM, SGLang, serve) at URL
+              (http://host:port or .../v1; key also from $LATENTCHAT_API_KEY, $OPENAI_API_KEY)
   chat        --model DIR [sampling flags] [--system TEXT]
               an interactive conversation that keeps the latent cache between turns
   logits      --model DIR --tokens 1,2,3 --out FILE.npy
