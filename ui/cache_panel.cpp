@@ -235,8 +235,10 @@ CachePanel::CachePanel(QWidget* parent) : QWidget(parent) {
     reset(lc::CacheStats{});
 }
 
-void CachePanel::reset(const lc::CacheStats& shape, double device_free_bytes) {
+void CachePanel::reset(const lc::CacheStats& shape, double device_free_bytes,
+                       const QString& remote_note) {
     device_free_bytes_ = device_free_bytes;
+    remote_note_ = remote_note;
     for (QLineSeries* s : {allocated_, live_, mha_, gqa_, mqa_})
         s->clear();
     gqa_->setName(shape.gqa_groups > 0 ? tr("GQA-%1 would need").arg(shape.gqa_groups)
@@ -336,7 +338,7 @@ double CachePanel::free_memory_bytes(const lc::CacheStats& stats) {
 void CachePanel::update_labels(const lc::CacheStats& s) {
     const QLocale locale;
     if (s.mla_elements <= 0 || s.layers <= 0) {
-        ratio_->setText(tr("No model loaded"));
+        ratio_->setText(remote_note_.isEmpty() ? tr("No model loaded") : remote_note_);
         layers_->setText(QString());
         context_->setText(QString());
         view_->setAccessibleDescription(ratio_->text());
@@ -376,7 +378,9 @@ void CachePanel::update_labels(const lc::CacheStats& s) {
     const double e = static_cast<double>(s.bytes_per_element) * s.layers;
     const double mla_per_token = static_cast<double>(s.mla_elements) * e;
     const double mha_per_token = static_cast<double>(s.mha_elements) * e;
-    if (free_bytes > 0 && mla_per_token > 0 && mha_per_token > 0) {
+    if (!remote_note_.isEmpty()) {
+        context += QStringLiteral("\n") + remote_note_;
+    } else if (free_bytes > 0 && mla_per_token > 0 && mha_per_token > 0) {
         context +=
             QStringLiteral(" · ") +
             (device_free_bytes_ > 0 ? tr("room for %1 more tokens in %2 free on the GPU (MHA: %3)")

@@ -27,8 +27,11 @@ public:
 
     // Clears the plot for a new model or conversation; `shape` is a CacheStats with 0 tokens.
     // `device_free_bytes`: GPU memory free when the model was loaded, where the cache lives on
-    // a GPU (0: host memory).
-    void reset(const lc::CacheStats& shape, double device_free_bytes = 0);
+    // a GPU (0: host memory). `remote_note`: the model runs on a remote engine, and this says
+    // where the estimate comes from (or, with an empty shape, why there is none); the free-memory
+    // figures of this machine are then left out.
+    void reset(const lc::CacheStats& shape, double device_free_bytes = 0,
+               const QString& remote_note = QString());
     // Adds the cache's state after some tokens (one point per series at x = stats.tokens).
     void add_sample(const lc::CacheStats& stats);
 
@@ -57,6 +60,7 @@ private:
     double free_bytes_ = 0;
     qint64 free_bytes_read_ms_ = -1;
     double device_free_bytes_ = 0;  // 0: the cache lives in host memory
+    QString remote_note_;           // non-empty: a remote engine's model (see reset())
 };
 
 // "1.2 GiB", "21 MiB", "512 B".

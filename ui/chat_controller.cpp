@@ -59,6 +59,8 @@ void ChatController::start_worker() {
     worker_->moveToThread(&thread_);
     connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
     connect(this, &ChatController::request_load, worker_, &InferenceWorker::load_model);
+    connect(this, &ChatController::request_connect_remote, worker_,
+            &InferenceWorker::connect_remote);
     connect(this, &ChatController::request_generate, worker_, &InferenceWorker::generate);
     connect(this, &ChatController::request_reset, worker_, &InferenceWorker::reset_context);
     connect(this, &ChatController::request_save_cache, worker_, &InferenceWorker::save_cache);
@@ -123,7 +125,10 @@ void ChatController::on_failed(const QString& message) {
 void ChatController::load_model(const QString& dir) {
     model_ready_ = false;
     set_generating(false);
-    emit request_load(dir, settings_.device);
+    if (settings_.remote.enabled)
+        emit request_connect_remote(settings_.remote, dir);
+    else
+        emit request_load(dir, settings_.device);
 }
 
 bool ChatController::send(const QString& text) {

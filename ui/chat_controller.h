@@ -28,7 +28,8 @@ public:
                    QObject* parent = nullptr);
     ~ChatController() override;
 
-    // Loads a model folder (empty: the bundled model) on the worker thread.
+    // Loads a model folder (empty: the bundled model) on the worker thread, or, when the
+    // settings choose a remote endpoint, connects to that instead.
     void load_model(const QString& dir);
     // False when nothing was sent (empty text, a reply running, no model).
     bool send(const QString& text);
@@ -61,6 +62,8 @@ public:
 signals:
     // Queued to the worker.
     void request_load(const QString& dir, const QString& device);
+    void request_connect_remote(const lc::ui::RemoteEngineSettings& remote,
+                                const QString& local_model);
     void request_generate(const QList<lc::Message>& conversation,
                           const lc::ui::ConversationSettings& settings);
     void request_reset();

@@ -74,6 +74,7 @@ ConversationSettings ConversationSettings::load_defaults(QSettings& store) {
             s.random_seed = d.random_seed;
     }
     store.endGroup();
+    s.remote = RemoteEngineSettings::load(store);
     return s;
 }
 
@@ -91,6 +92,7 @@ void ConversationSettings::save_defaults(QSettings& store) const {
     store.setValue("seed", seed);
     store.setValue("random_seed", random_seed);
     store.endGroup();
+    remote.save(store);
 }
 
 GenerationOptions ConversationSettings::to_options(quint64 reply_seed) const {

@@ -6,6 +6,7 @@
 #include <QString>
 
 #include "engine/generator.h"
+#include "remote_engine_settings.h"
 
 namespace lc::ui {
 
@@ -20,7 +21,8 @@ struct ConversationSettings {
     double repetition_penalty = 1.0;
     int max_tokens = 512;
     quint64 seed = 0;
-    bool random_seed = true;  // a new seed for every reply
+    bool random_seed = true;      // a new seed for every reply
+    RemoteEngineSettings remote;  // the engine: the local model, or a remote endpoint
 
     // Defaults from QSettings (group "defaults"); values out of range fall back to the built-ins.
     static ConversationSettings load_defaults(QSettings& store);

@@ -21,6 +21,7 @@
 #include "formats/tokenizer.h"
 #include "session/chat_turn.h"  // encode_chat
 #include "session/open_model.h"
+#include "text_coalescer.h"
 
 namespace lc::ui {
 
@@ -38,6 +39,7 @@ void register_meta_types() {
         qRegisterMetaType<lc::ui::ModelSummary>();
         qRegisterMetaType<lc::MessageMeta>();
         qRegisterMetaType<lc::CacheStats>();
+        qRegisterMetaType<lc::ui::RemoteEngineSettings>();
         return true;
     }();
     (void)done;
@@ -142,6 +144,7 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
         session_ = std::move(session);
         chat_turns_ = std::make_unique<ChatContext>(*session_, *tokenizer_, *chat_);
         summary_ = s;
+        remote_.reset();
         fingerprint_ = model_fingerprint(*model_);
         emit model_loaded(summary_);
     } catch (const std::exception& e) {
@@ -154,6 +157,10 @@ void InferenceWorker::load_model(const QString& dir, const QString& device) {
 
 void InferenceWorker::generate(const QList<lc::Message>& conversation,
                                const lc::ui::ConversationSettings& settings) {
+    if (remote_) {
+        generate_remote(conversation, settings);
+        return;
+    }
     if (!chat_turns_) {
         emit generation_failed(QStringLiteral("No model is loaded."));
         return;
@@ -170,38 +177,26 @@ void InferenceWorker::generate(const QList<lc::Message>& conversation,
 
         // Runs on this thread for every token: text is gathered and sent at most once per
         // coalesce interval, so the GUI's event loop is not flooded.
-        QString pending;
-        QString sent;  // everything passed on so far, pending included
-        QElapsedTimer since_emit;
-        bool emitted_once = false;
+        TextCoalescer text(coalesce_ms_);
         int generated = 0;
         double rate = 0;
         double first_token_seconds = 0;
         callbacks.on_token = [&](const TokenEvent& ev) {
-            const QString piece = QString::fromStdString(ev.text);
-            pending += piece;
-            sent += piece;
             generated = ev.index + 1;
             // Decode speed: tokens after the first over the time since the first.
             if (ev.index == 0) first_token_seconds = ev.seconds;
             if (ev.index > 0 && ev.seconds > first_token_seconds)
                 rate = ev.index / (ev.seconds - first_token_seconds);
-            if (!emitted_once || since_emit.elapsed() >= coalesce_ms_) {
-                emit tokens_arrived(pending, ev.cache, generated, rate);
-                pending.clear();
-                since_emit.start();
-                emitted_once = true;
-            }
+            if (text.add(QString::fromStdString(ev.text)))
+                emit tokens_arrived(text.take(), ev.cache, generated, rate);
         };
         const std::vector<lc::Message> messages(conversation.begin(), conversation.end());
         const ChatTurnResult turn = chat_turns_->run(messages, opts, callbacks, &stop_);
 
-        // Text the generator held back and then released at the end (a cancelled reply keeps
-        // what it had) goes out with the rest, so the pieces add up to the reply.
         const QString reply = QString::fromStdString(turn.reply.content);
-        if (reply.size() > sent.size() && reply.startsWith(sent)) pending += reply.mid(sent.size());
         const CacheStats final_cache = session_->cache().stats();
-        if (!pending.isEmpty()) emit tokens_arrived(pending, final_cache, generated, rate);
+        if (const QString rest = text.rest(reply); !rest.isEmpty())
+            emit tokens_arrived(rest, final_cache, generated, rate);
         emit generation_finished(reply, turn.reply.meta, final_cache);
     } catch (const std::exception& e) {
         emit generation_failed(what_of(e));

@@ -14,6 +14,7 @@
 #include "engine/generator.h"
 #include "engine/kv_cache.h"
 #include "session/chat_turn.h"
+#include "session/remote_turn.h"
 
 namespace lc::ui {
 
@@ -29,6 +30,8 @@ struct ModelSummary {
     CacheStats empty_cache;        // shape of the cache (per-token element counts), zero tokens
     QString device;                // the backend's name, e.g. "cpu" or "cuda (NVIDIA H200)"
     qint64 device_free_bytes = 0;  // GPU memory free after loading (0: the cache is in host RAM)
+    bool remote = false;           // a remote engine: name is its model, dir its URL
+    QString cache_note;            // remote: where the cache estimate comes from, or why none
 };
 
 class InferenceWorker : public QObject {
@@ -47,6 +50,12 @@ public slots:
     // Loads a model folder (empty: the bundled model). Emits load_progress, then model_loaded or
     // load_failed; a failed load keeps the previous model.
     void load_model(const QString& dir, const QString& device);
+    // Chats through a remote endpoint from now on (inference_worker_remote.cpp): lists its
+    // models (which checks the URL and key), picks the model, looks for its shape for the cache
+    // estimate (`local_model`: the local model setting, one of the places looked at), and emits
+    // model_loaded with a summary whose `remote` is set, or load_failed. The local model, if
+    // any, is released; load_model() later goes back to a local one.
+    void connect_remote(const lc::ui::RemoteEngineSettings& remote, const QString& local_model);
     // Generates the assistant's reply to `conversation` (its last turn is the user's). The cache
     // keeps the longest common prefix with the previous call, so a follow-up prefills only the
     // new tokens.
@@ -78,6 +87,11 @@ signals:
     void cache_resumed(const QString& file, int tokens_restored, const QString& reason);
 
 private:
+    void generate_remote(const QList<lc::Message>& conversation,
+                         const lc::ui::ConversationSettings& settings);
+    void release_local_model();
+
+    std::unique_ptr<RemoteTurn> remote_;  // set while a remote engine answers
     std::unique_ptr<Model> model_;
     std::unique_ptr<Tokenizer> tokenizer_;
     std::unique_ptr<ChatTemplate> chat_;

@@ -266,10 +266,13 @@ void MainWindow::edit(int row) {
 
 void MainWindow::show_model(const ModelSummary& s) {
     progress_->setVisible(false);
-    model_label_->setText(tr("%1 · %2 · %3 M parameters · context %4 tokens")
-                              .arg(s.name, s.model_type)
-                              .arg(s.parameters / 1e6, 0, 'f', 1)
-                              .arg(s.context));
+    if (s.remote)
+        model_label_->setText(tr("%1 · remote engine at %2").arg(s.name, s.dir));
+    else
+        model_label_->setText(tr("%1 · %2 · %3 M parameters · context %4 tokens")
+                                  .arg(s.name, s.model_type)
+                                  .arg(s.parameters / 1e6, 0, 'f', 1)
+                                  .arg(s.context));
     reset_cache_panel();
     update_controls();
 }
@@ -288,7 +291,8 @@ void MainWindow::show_conversation(qint64 id, int focus_row) {
 
 void MainWindow::reset_cache_panel() {
     const ModelSummary& s = controller_->summary();
-    cache_->reset(s.empty_cache, static_cast<double>(s.device_free_bytes));
+    cache_->reset(s.empty_cache, static_cast<double>(s.device_free_bytes),
+                  s.remote ? s.cache_note : QString());
 }
 
 void MainWindow::flush_samples() {
@@ -336,7 +340,8 @@ void MainWindow::open_settings() {
         const ConversationSettings after = dialog->settings();
         after.save_defaults(store_);
         controller_->set_settings(after);
-        if (after.model_dir != before.model_dir || after.device != before.device) {
+        if (after.model_dir != before.model_dir || after.device != before.device ||
+            after.remote != before.remote) {
             new_chat();
             load_model(after.model_dir);
         }
@@ -356,8 +361,9 @@ void MainWindow::open_models() {
 
 void MainWindow::use_model(const QString& path) {
     ConversationSettings after = settings();
-    if (after.model_dir == path && model_ready()) return;
+    if (after.model_dir == path && model_ready() && !after.remote.enabled) return;
     after.model_dir = path;
+    after.remote.enabled = false;  // a model chosen here runs here
     after.save_defaults(store_);
     controller_->set_settings(after);
     new_chat();

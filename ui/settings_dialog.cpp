@@ -23,6 +23,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "remote_engine_settings.h"
 #include "session/model_files.h"
 
 namespace lc::ui {
@@ -254,8 +255,12 @@ SettingsDialog::SettingsDialog(const ConversationSettings& settings, bool cuda_a
     add_row(tr("Ma&x tokens:"), max_tokens_, nullptr);
     add_row(tr("S&eed:"), seed_, seed_row);
 
+    engine_ = new RemoteEngineBox(settings.remote);
+    connect(engine_, &RemoteEngineBox::changed, this, &SettingsDialog::revalidate);
+
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(form, 1);
+    layout->addWidget(engine_);
     layout->addWidget(buttons_);
 
     // Tab order follows the form top to bottom, then OK and Cancel.
@@ -264,6 +269,8 @@ SettingsDialog::SettingsDialog(const ConversationSettings& settings, bool cuda_a
                         max_tokens_,  seed_,  random_seed_, ok,      cancel};
     for (size_t i = 1; i < std::size(order); ++i)
         setTabOrder(order[i - 1], order[i]);
+    setTabOrder(random_seed_, engine_->first_field());
+    setTabOrder(engine_->last_field(), ok);
 
     connect(model_dir_, &QLineEdit::textChanged, this, &SettingsDialog::revalidate);
     revalidate();
@@ -286,6 +293,7 @@ ConversationSettings SettingsDialog::settings() const {
     const quint64 seed = seed_->text().toULongLong(&ok);
     s.seed = ok ? seed : 0;
     s.random_seed = random_seed_->isChecked();
+    s.remote = engine_->settings();
     return s;
 }
 
@@ -305,7 +313,10 @@ void SettingsDialog::revalidate() {
     model_status_->setAccessibleDescription(model_status_->text());
     model_dir_->setAccessibleDescription(valid ? tr("Model folder: %1").arg(description)
                                                : tr("Invalid model folder: %1").arg(error));
-    buttons_->button(QDialogButtonBox::Ok)->setEnabled(valid);
+    // A remote engine needs its URL; the local model folder then need not be valid.
+    const bool remote = engine_ && engine_->remote_chosen();
+    buttons_->button(QDialogButtonBox::Ok)
+        ->setEnabled(remote ? engine_->problem().isEmpty() : valid);
 }
 
 }  // namespace lc::ui

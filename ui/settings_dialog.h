@@ -16,6 +16,8 @@ class QDialogButtonBox;
 
 namespace lc::ui {
 
+class RemoteEngineBox;
+
 class SettingsDialog : public QDialog {
     Q_OBJECT
 
@@ -39,7 +41,8 @@ private:
     QLineEdit* seed_ = nullptr;
     QCheckBox* random_seed_ = nullptr;
     QDialogButtonBox* buttons_ = nullptr;
-    ConversationSettings initial_;  // fields the dialog does not show pass through settings()
+    RemoteEngineBox* engine_ = nullptr;  // local model or remote endpoint
+    ConversationSettings initial_;       // fields the dialog does not show pass through settings()
 };
 
 }  // namespace lc::ui
