@@ -229,6 +229,12 @@ private slots:
             QVERIFY2(w != nullptr, name);
             QVERIFY2(!w->accessibleName().isEmpty(), name);
         }
+        // The engine section (remote_engine_settings.cpp).
+        for (const char* name : {"engineLocal", "engineRemote", "remoteUrl", "remoteApiKey",
+                                 "remoteModel", "remoteConfig", "remoteConfigBrowse"}) {
+            QWidget* w = child<QWidget>(dialog, name);
+            QVERIFY2(w != nullptr && !w->accessibleName().isEmpty(), name);
+        }
         // Mnemonics: each field's label has one and is its buddy.
         int buddies = 0;
         for (QLabel* label : dialog.findChildren<QLabel*>()) {
@@ -236,7 +242,7 @@ private slots:
             ++buddies;
             QVERIFY2(label->text().contains(QLatin1Char('&')), qPrintable(label->text()));
         }
-        QCOMPARE(buddies, 10);
+        QCOMPARE(buddies, 14);  // 10, and the engine's URL, key, model and config
     }
 };
 

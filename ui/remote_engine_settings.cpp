@@ -71,7 +71,7 @@ RemoteEngineBox::RemoteEngineBox(const RemoteEngineSettings& s, QWidget* parent)
     local_ = new QRadioButton(tr("&Local model"));
     local_->setObjectName(QStringLiteral("engineLocal"));
     describe(local_, tr("Local model"), tr("Chat with the model folder or GGUF file above"));
-    remote_ = new QRadioButton(tr("Remote &endpoint (OpenAI-compatible)"));
+    remote_ = new QRadioButton(tr("Remote endpoint (Open&AI-compatible)"));
     remote_->setObjectName(QStringLiteral("engineRemote"));
     describe(remote_, tr("Remote endpoint"),
              tr("Chat through a vLLM, SGLang or latentchat-cli serve server"));
@@ -127,7 +127,7 @@ RemoteEngineBox::RemoteEngineBox(const RemoteEngineSettings& s, QWidget* parent)
             form->addRow(label, buddy);
     };
     add_row(tr("&URL:"), url_);
-    add_row(tr("API &key:"), api_key_);
+    add_row(tr("API ke&y:"), api_key_);
     add_row(tr("M&odel:"), model_);
     add_row(tr("&Config:"), config_, config_row);
     form->addRow(QString(), status_);
