@@ -138,6 +138,7 @@ private slots:
         QVERIFY(res.time_to_first_token > 0 && res.time_to_first_token <= res.seconds);
         const QJsonObject body = server_.last_body();
         QCOMPARE(body["stream"].toBool(), true);
+        QCOMPARE(body["stream_options"].toObject()["include_usage"].toBool(), true);
         QCOMPARE(body["model"].toString(), QString("fake-mla"));
         QCOMPARE(body["max_tokens"].toInt(), 64);
         QCOMPARE(body["temperature"].toDouble(), 0.25);

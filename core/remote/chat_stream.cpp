@@ -25,6 +25,8 @@ nlohmann::json request_body(const std::string& model, const ChatRequest& r) {
     nlohmann::json body = {{"model", model},
                            {"messages", messages},
                            {"stream", true},
+                           // The token counts at the end (OpenAI, vLLM, SGLang and our serve).
+                           {"stream_options", {{"include_usage", true}}},
                            {"max_tokens", r.max_tokens},
                            {"temperature", r.temperature},
                            {"top_p", r.top_p}};

@@ -5,8 +5,9 @@
 
 GET  /v1/models             {"object": "list", "data": [{"id": "fake-mla"}, {"id": MLA_NAME}]}
 POST /v1/chat/completions   the reply "Hello from the fake server. You said: <last user message>"
-                            word by word as server-sent events (chunked transfer), with a final
-                            chunk holding finish_reason and usage, then "data: [DONE]";
+                            word by word as server-sent events (chunked transfer), a chunk with
+                            finish_reason, with stream_options.include_usage one with usage
+                            and no choices, then "data: [DONE]";
                             max_tokens words at most (then finish_reason "length").
 With --api-key, both answer 401 with an OpenAI error body unless "Authorization: Bearer KEY".
 The last user message may ask for misbehaviour with a word in brackets:
@@ -172,9 +173,13 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(0.3)
             if "[nodone]" in last:
                 return self.chunk(b"")
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                     "total_tokens": prompt_tokens + len(words)}
-            self.event(chunk_of({}, finish, usage), split, eol)
+            self.event(chunk_of({}, finish), split, eol)
+            if (body.get("stream_options") or {}).get("include_usage"):
+                # As OpenAI sends it: a last chunk with no choices.
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                         "total_tokens": prompt_tokens + len(words)}
+                self.event({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                            "model": model, "choices": [], "usage": usage}, split, eol)
             self.event("[DONE]", split, eol)
             self.chunk(b"")
         except Cut:
