@@ -5,6 +5,7 @@
 #     base <- formats <- engine <- cpu;  base <- history;  base, formats <- hub;
 #     base, hub <- remote (it uses hub's HTTP transfer);
 #     session may use all of core;
+#     server (the OpenAI-compatible server) uses session and what is below it;
 #   ui/ and app/ include nothing from kernels/ but its public header kernels/kernel_bench.h.
 # Prints every include that reaches where it must not and exits 1; exit 0 when none does.
 #   tests/check_layers.sh [SOURCE_DIR]
@@ -28,6 +29,7 @@ allowed_core() {
         hub) echo "base formats hub" ;;
         remote) echo "base hub remote" ;;
         session) echo "base formats engine cpu history hub remote session" ;;
+        server) echo "base formats engine cpu history hub session server" ;;
         *) echo "" ;;
     esac
 }

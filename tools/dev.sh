@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # its CMake config requires Qt6OpenGL: without it configure stops (see CMakeLists.txt).
 packages=(build-essential cmake pkg-config git qt6-base-dev qt6-charts-dev libqt6opengl6-dev
           libsentencepiece-dev nlohmann-json3-dev libsqlite3-dev libpcre2-dev libicu-dev
-          libcurl4-openssl-dev libssl-dev)
+          libcurl4-openssl-dev libssl-dev libcpp-httplib-dev)
 # What the tests need on top: the packaging test's tools (lintian, validators, dpkg-shlibdeps), and
 # python3-venv for tools/fetch_test_data.sh (published tokenizers and the Python references).
 test_packages=(lintian desktop-file-utils appstream dpkg-dev fakeroot file python3-venv)

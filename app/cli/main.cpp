@@ -7,6 +7,7 @@
 #include "bench_history.h"
 #include "bench_resume.h"
 #include "commands.h"
+#include "serve.h"
 
 namespace {
 
@@ -55,6 +56,12 @@ commands:
               the model library: models here and in the huggingface_hub cache; downloads from
               the Hugging Face hub (resumed, sha256-checked; HF_ENDPOINT, HF_TOKEN,
               HF_HUB_OFFLINE); MLA models on the hub by name. pull prints the path to open
+  serve       --model DIR [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--ctx N]
+              [--queue 16] [--max-body-kb 8192]
+              an OpenAI-compatible server: /v1/chat/completions, /v1/completions (whole or
+              streamed), /v1/models, /health; key also from $LATENTCHAT_API_KEY; SIGTERM stops
+  serve-bench --model DIR [--prompt TEXT] [--max-tokens 128] [--repeat 5]
+              time to first token and tokens/s through serve against in-process; JSON
 
 model flags (every command that loads a model):
   --model DIR        a folder with config.json, *.safetensors and tokenizer.json or .model
@@ -90,6 +97,8 @@ int main(int argc, char** argv) {
         if (command == "bench-history") return lc::cli::cmd_bench_history(args);
         if (command == "tokenize") return lc::cli::cmd_tokenize(args);
         if (command == "models") return lc::cli::cmd_models(args);
+        if (command == "serve") return lc::cli::cmd_serve(args);
+        if (command == "serve-bench") return lc::cli::cmd_serve_bench(args);
         std::cerr << "latentchat-cli: unknown command '" << command << "' (see --help)\n";
         return 2;
     } catch (const lc::Error& e) {

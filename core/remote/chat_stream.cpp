@@ -163,7 +163,7 @@ ChatStreamResult stream_chat(const RemoteOptions& options, const ChatRequest& re
                         " s" + after);
         throw Error(url + " cut the stream" + after + ": " + reply.transport_error);
     }
-    check_reply(url, reply, options);
+    check_reply(url, reply);
     if (state.whole_json) {
         state.take(parse_json(state.json_body, "the reply from " + url), true);
         if (state.error) throw Error(*state.error);

@@ -18,6 +18,6 @@ std::string server_message(const std::string& body);
 
 // Throws the lc::Error for a reply that failed on the way (transport_error) or has a status
 // other than 2xx; returns when neither.
-void check_reply(const std::string& url, const hub::HttpReply& reply, const RemoteOptions& options);
+void check_reply(const std::string& url, const hub::HttpReply& reply);
 
 }  // namespace lc::remote
