@@ -5,10 +5,12 @@ check="$(cd "$(dirname "$0")" && pwd)/check_layers.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0
+cases=0
 
 # A tree with one file holding `line`; check_layers must exit with `want` (0 or 1).
 expect() {
     local want=$1 file=$2 line=$3
+    cases=$((cases + 1))
     rm -rf "$tmp/t" && mkdir -p "$tmp/t" && cd "$tmp/t" || exit 2
     git init -q .
     mkdir -p core/base core/formats core/engine core/cpu core/history core/hub core/remote \
@@ -46,5 +48,5 @@ expect 1 ui/a.cpp '#include "kernels/kernel_bench.h"'
 expect 1 app/cli/a.cpp '#include "kernels/cuda_backend.h"'
 expect 1 ui/a.cpp '#include "backend_select.h"'
 
-[ "$failures" -eq 0 ] && echo "check_layers selftest: 16 cases pass"
+[ "$failures" -eq 0 ] && echo "check_layers selftest: $cases cases pass"
 exit "$((failures > 0))"
