@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "cpu/cpu_attention_chunk.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_matmul.h"
 #include "engine/backend.h"
@@ -167,8 +168,10 @@ public:
     void moe(const ModelConfig& c, const MoeArgs& a) override;
 
 private:
-    static constexpr int kMaxDecodeExperts = 32;  // experts per token the decode path batches
+    static constexpr int kMaxDecodeExperts = 32;
+    static constexpr int kChunkAttentionMinTokens = 4;  // experts per token the decode path batches
     void moe_one_token(const MoeArgs& a, int k, int d, int inter);
+    void moe_chunk(const MoeArgs& a, int n_experts, int k, int d, int inter);
     void absorbed_attention(const LatentCache& cache, const AttentionArgs& a);
     void naive_attention(const LatentCache& cache, const AttentionArgs& a);
 
@@ -178,14 +181,20 @@ private:
     // MoE scratch, sized on first use for the largest batch (then reused).
     std::vector<int> moe_ids_;
     std::vector<float> moe_weights_;
-    std::vector<int> moe_tokens_;
-    std::vector<float> moe_token_weights_;
-    std::vector<float> moe_x_, moe_gate_, moe_up_, moe_y_, moe_shared_h_;
+    // Prefill: the (token, choice) pairs grouped by expert into slots; slot -> token and
+    // pair (t * k + j) -> slot.
+    std::vector<int> moe_slot_tokens_, moe_slot_of_;
+    std::vector<int> moe_first_slot_, moe_fill_;  // [n_experts + 1] / [n_experts]
+    std::vector<MatmulJob> moe_jobs_;
+    std::vector<float> moe_x_, moe_gate_, moe_up_, moe_y_;
 };
 
 // score[h][s] = (q_lat[h] . c_kv[s] + q_pe[h] . k_pe[s]) * scale, with q_lat[h] = W_UK[h]^T
 // q_nope[h]; o[h] = W_UV[h] sum_s p[h][s] c_kv[s]. Every head reads the same latent rows.
 void CpuBackend::absorbed_attention(const LatentCache& cache, const AttentionArgs& a) {
+    // A chunk of queries (prefill): blocked products read each weight and latent row once per
+    // block of queries (cpu_attention_chunk.cpp); one query (decode): per head, below.
+    if (a.n_tokens >= kChunkAttentionMinTokens) return absorbed_attention_chunk(pool_, cache, a);
     const int qk = a.d_nope + a.d_rope;
     const int64_t head_rows = a.d_nope + a.d_v;
     pool_.parallel_for(static_cast<int64_t>(a.n_tokens) * a.n_heads, 1, [&](int64_t b, int64_t e) {
@@ -271,12 +280,6 @@ void CpuBackend::moe(const ModelConfig& c, const MoeArgs& args) {
     if (moe_ids_.size() < nk) {
         moe_ids_.resize(nk);
         moe_weights_.resize(nk);
-        moe_tokens_.resize(n);
-        moe_token_weights_.resize(n);
-        moe_x_.resize(static_cast<size_t>(n) * d);
-        moe_y_.resize(static_cast<size_t>(n) * d);
-        moe_gate_.resize(static_cast<size_t>(n) * inter);
-        moe_up_.resize(static_cast<size_t>(n) * inter);
     }
     float* route_scratch = thread_scratch(2 * static_cast<size_t>(c.n_routed_experts) + c.n_group);
     for (int t = 0; t < n; ++t)
@@ -286,35 +289,93 @@ void CpuBackend::moe(const ModelConfig& c, const MoeArgs& args) {
         moe_one_token(a, k, d, inter);
         return;
     }
-    for (int e = 0; e < c.n_routed_experts; ++e) {
-        int m = 0;  // tokens routed to expert e
-        for (int t = 0; t < n; ++t)
-            for (int j = 0; j < k; ++j)
-                if (moe_ids_[t * k + j] == e) {
-                    moe_tokens_[m] = t;
-                    moe_token_weights_[m] = moe_weights_[t * k + j];
-                    std::memcpy(&moe_x_[static_cast<size_t>(m) * d],
-                                a.x + static_cast<int64_t>(t) * d, d * sizeof(float));
-                    ++m;
-                }
+    moe_chunk(a, c.n_routed_experts, k, d, inter);
+}
+
+// A chunk of tokens (prefill): the tokens grouped by expert (counting sort), then every
+// expert's gate and up products, and the shared experts', as one batch over the pool, then
+// all the down products as another. Batched, the pool's threads share out the row groups of
+// all experts at once instead of idling at the tail of each small product.
+void CpuBackend::moe_chunk(const MoeArgs& a, int n_experts, int k, int d, int inter) {
+    const LayerWeights& L = *a.layer;
+    const FeedForwardWeights& sh = L.shared;
+    const int n = a.n_tokens;
+    const int shared = sh.intermediate;
+    const size_t slots = static_cast<size_t>(n) * k;
+    const size_t hidden = slots * inter + static_cast<size_t>(n) * shared;
+    if (moe_x_.size() < slots * d) moe_x_.resize(slots * d);
+    if (moe_gate_.size() < hidden) {
+        moe_gate_.resize(hidden);
+        moe_up_.resize(hidden);
+    }
+    if (moe_y_.size() < (slots + n) * d) moe_y_.resize((slots + n) * d);
+    if (moe_slot_tokens_.size() < slots) {
+        moe_slot_tokens_.resize(slots);
+        moe_slot_of_.resize(slots);
+    }
+    moe_first_slot_.assign(static_cast<size_t>(n_experts) + 1, 0);
+    for (size_t i = 0; i < slots; ++i)
+        ++moe_first_slot_[moe_ids_[i] + 1];
+    for (int e = 0; e < n_experts; ++e)
+        moe_first_slot_[e + 1] += moe_first_slot_[e];
+    moe_fill_.assign(moe_first_slot_.begin(), moe_first_slot_.end() - 1);
+    for (size_t i = 0; i < slots; ++i) {
+        const int slot = moe_fill_[moe_ids_[i]]++;
+        moe_slot_of_[i] = slot;
+        moe_slot_tokens_[slot] = static_cast<int>(i / k);
+    }
+    pool_.parallel_for(static_cast<int64_t>(slots), 16, [&](int64_t b, int64_t e) {
+        for (int64_t slot = b; slot < e; ++slot)
+            std::memcpy(&moe_x_[static_cast<size_t>(slot) * d],
+                        a.x + static_cast<int64_t>(moe_slot_tokens_[slot]) * d, d * sizeof(float));
+    });
+    moe_jobs_.resize(2 * (static_cast<size_t>(n_experts) + 1));
+    float* shared_gate = moe_gate_.data() + slots * inter;
+    float* shared_up = moe_up_.data() + slots * inter;
+    float* shared_y = moe_y_.data() + slots * d;
+    size_t n_jobs = 0;
+    for (int e = 0; e < n_experts; ++e) {
+        const int first = moe_first_slot_[e], m = moe_first_slot_[e + 1] - first;
         if (m == 0) continue;
         const FeedForwardWeights& ex = L.experts[e];
-        lc::matmul(pool_, ex.gate, moe_x_.data(), d, moe_gate_.data(), inter, m);
-        lc::matmul(pool_, ex.up, moe_x_.data(), d, moe_up_.data(), inter, m);
-        silu_mul(moe_gate_.data(), moe_up_.data(), moe_gate_.data(), m, inter);
-        lc::matmul(pool_, ex.down, moe_gate_.data(), inter, moe_y_.data(), d, m);
-        for (int i = 0; i < m; ++i)
-            axpy_f32(moe_token_weights_[i], &moe_y_[static_cast<size_t>(i) * d],
-                     a.out + static_cast<int64_t>(moe_tokens_[i]) * d, d);
+        const float* x = &moe_x_[static_cast<size_t>(first) * d];
+        moe_jobs_[n_jobs++] = {&ex.gate, x, d, &moe_gate_[static_cast<size_t>(first) * inter],
+                               inter,    m};
+        moe_jobs_[n_jobs++] = {&ex.up, x, d, &moe_up_[static_cast<size_t>(first) * inter],
+                               inter,  m};
     }
-    const FeedForwardWeights& sh = L.shared;
-    if (sh.intermediate > 0) {  // the always-on experts
-        // Not thread_scratch(): swiglu() and matmul_add() use that themselves.
-        const size_t need = static_cast<size_t>(n) * sh.intermediate;
-        if (moe_shared_h_.size() < need) moe_shared_h_.resize(need);
-        swiglu(sh.gate, sh.up, a.x, d, moe_shared_h_.data(), sh.intermediate, n);
-        matmul_add(sh.down, moe_shared_h_.data(), sh.intermediate, a.out, d, n);
+    if (shared > 0) {
+        moe_jobs_[n_jobs++] = {&sh.gate, a.x, d, shared_gate, shared, n};
+        moe_jobs_[n_jobs++] = {&sh.up, a.x, d, shared_up, shared, n};
     }
+    matmul_batch(pool_, moe_jobs_.data(), static_cast<int>(n_jobs));
+    pool_.parallel_for(static_cast<int64_t>(hidden), 4096, [&](int64_t b, int64_t e) {
+        silu_mul(&moe_gate_[b], &moe_up_[b], &moe_gate_[b], 1, static_cast<int>(e - b));
+    });
+    n_jobs = 0;
+    for (int e = 0; e < n_experts; ++e) {
+        const int first = moe_first_slot_[e], m = moe_first_slot_[e + 1] - first;
+        if (m == 0) continue;
+        moe_jobs_[n_jobs++] = {&L.experts[e].down,
+                               &moe_gate_[static_cast<size_t>(first) * inter],
+                               inter,
+                               &moe_y_[static_cast<size_t>(first) * d],
+                               d,
+                               m};
+    }
+    if (shared > 0) moe_jobs_[n_jobs++] = {&sh.down, shared_gate, shared, shared_y, d, n};
+    matmul_batch(pool_, moe_jobs_.data(), static_cast<int>(n_jobs));
+    pool_.parallel_for(n, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+            float* out = a.out + t * d;
+            for (int j = 0; j < k; ++j) {
+                const size_t i = static_cast<size_t>(t) * k + j;
+                axpy_f32(moe_weights_[i], &moe_y_[static_cast<size_t>(moe_slot_of_[i]) * d], out,
+                         d);
+            }
+            if (shared > 0) axpy_f32(1.0f, shared_y + static_cast<size_t>(t) * d, out, d);
+        }
+    });
 }
 
 void CpuBackend::moe_one_token(const MoeArgs& a, int k, int d, int inter) {

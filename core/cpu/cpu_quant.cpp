@@ -213,7 +213,7 @@ void set_activations(Planned& pl, uint8_t* xq) {
 // every product handed out one at a time (a thread that starts late or runs slow does not
 // hold the pass up). Quantizing a token costs about as much as a 16-row slice of its
 // product, so it is spread over the pool only when there are enough tokens.
-constexpr int kMaxBatch = 32;
+constexpr int kMaxBatch = 160;  // an MoE layer's experts (2 x 64 + shared) in one pass
 void run_planned(ThreadPool* pool, Planned* plans, int n) {
     int64_t bytes = 0, units = 0, groups = 0, tokens = 0;
     for (int i = 0; i < n; ++i) {

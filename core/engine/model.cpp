@@ -146,7 +146,9 @@ bool Model::run(std::span<const int> tokens, LatentCache& cache, const std::atom
         const int n = static_cast<int>(std::min<size_t>(B, tokens.size() - done));
         const bool last_chunk = done + n == tokens.size();
         const bool all = host_logits && all_positions;
-        forward_chunk(tokens.data() + done, n, cache, (last_chunk && keep_last) || all, all);
+        if (!forward_chunk(tokens.data() + done, n, cache, (last_chunk && keep_last) || all, all,
+                           cancel))
+            return false;
         if (all) backend_->to_host(logits_, host_logits + done * vocab, n * vocab);
         if (host_logits && !all && last_chunk) backend_->to_host(last_logits_, host_logits, vocab);
     }
@@ -182,24 +184,29 @@ void Model::last_logits(float* host) {
 // One chunk of up to max_batch tokens at positions cache.size() onward. A single-token chunk
 // (a decode step) is recorded once and replayed by backends that can (CUDA graphs): every op
 // then reads its positions from the backend's memory, set by begin_chunk().
-void Model::forward_chunk(const int* ids, int n, LatentCache& cache, bool want_logits,
-                          bool all_positions) {
+bool Model::forward_chunk(const int* ids, int n, LatentCache& cache, bool want_logits,
+                          bool all_positions, const std::atomic<bool>* cancel) {
     const int p0 = cache.size();
     backend_->begin_chunk(cache, p0, ids, n);
     const int key = (options_.attention == AttentionMode::Absorbed ? 0 : 2) + (want_logits ? 1 : 0);
     if (n == 1 && backend_->replay_step(key)) {
         cache.set_size(p0 + n);
         if (want_logits) last_logits_ = logits_;
-        return;
+        return true;
     }
-    if (n == 1) backend_->record_begin(key);
-    layers_and_logits(ids, n, cache, want_logits, all_positions);
-    if (n == 1) backend_->record_end();
+    if (n == 1) {  // a decode step is short: recorded whole, never cut
+        backend_->record_begin(key);
+        layers_and_logits(ids, n, cache, want_logits, all_positions, nullptr);
+        backend_->record_end();
+    } else if (!layers_and_logits(ids, n, cache, want_logits, all_positions, cancel)) {
+        return false;
+    }
     cache.set_size(p0 + n);
+    return true;
 }
 
-void Model::layers_and_logits(const int* ids, int n, LatentCache& cache, bool want_logits,
-                              bool all_positions) {
+bool Model::layers_and_logits(const int* ids, int n, LatentCache& cache, bool want_logits,
+                              bool all_positions, const std::atomic<bool>* cancel) {
     const ModelConfig& c = config_;
     Backend& be = *backend_;
     const int d = c.hidden_size;
@@ -208,6 +215,8 @@ void Model::layers_and_logits(const int* ids, int n, LatentCache& cache, bool wa
 
     be.embed(weights_.embed, ids, n, x_);  // x: [n, d]
     for (int l = 0; l < c.num_hidden_layers; ++l) {
+        // A long chunk takes seconds on a CPU: Stop is seen within a layer's time.
+        if (cancel && cancel->load(std::memory_order_relaxed)) return false;
         const LayerWeights& w = weights_.layers[l];
         attention_block(w, l, n, p0, cache);  // x += W_O Attention(RMSNorm(x))
         if (w.is_moe) {
@@ -216,7 +225,7 @@ void Model::layers_and_logits(const int* ids, int n, LatentCache& cache, bool wa
             feed_forward(w, n);  // x += FFN(RMSNorm(x))
         }
     }
-    if (!want_logits) return;
+    if (!want_logits) return true;
 
     // Logits: of every position, or only of the last one.
     const int first = all_positions ? 0 : n - 1;
@@ -225,6 +234,7 @@ void Model::layers_and_logits(const int* ids, int n, LatentCache& cache, bool wa
                 count, d);
     be.matmul(weights_.lm_head, xn_, d, logits_, c.vocab_size, count);  // [count, vocab]
     last_logits_ = logits_ + static_cast<int64_t>(count - 1) * c.vocab_size;
+    return true;
 }
 
 void Model::attention_block(const LayerWeights& w, int layer, int n, int p0, LatentCache& cache) {

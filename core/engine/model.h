@@ -59,7 +59,8 @@ public:
     // Feeds `tokens` at positions cache.size() onward, in chunks of max_batch, and appends them
     // to the cache. Writes the logits of the last token ([vocab]) or, with all_positions, of
     // every token ([n, vocab]) to `logits` (host memory; may be null). Returns false when
-    // `cancel` was set (checked before every chunk); the cache then holds the chunks already done.
+    // `cancel` was set (checked before every chunk and, inside a chunk, between layers); the
+    // cache then holds the chunks already done.
     bool forward(std::span<const int> tokens, LatentCache& cache, float* logits,
                  bool all_positions = false, const std::atomic<bool>* cancel = nullptr);
     // Like forward(), but the last token's logits stay in the backend's memory for
@@ -81,10 +82,12 @@ private:
     Model(const std::filesystem::path& dir, const ModelOptions& options);
     template <class F>
     void for_each_tensor(F&& f) const;  // f(data, nbytes, shape) for every tensor of the file
-    void forward_chunk(const int* ids, int n, LatentCache& cache, bool want_logits,
-                       bool all_positions);
-    void layers_and_logits(const int* ids, int n, LatentCache& cache, bool want_logits,
-                           bool all_positions);
+    // Both return false when `cancel` was seen between layers (the chunk then leaves the
+    // cache's size as it was: rows it wrote past the size are overwritten later).
+    bool forward_chunk(const int* ids, int n, LatentCache& cache, bool want_logits,
+                       bool all_positions, const std::atomic<bool>* cancel);
+    bool layers_and_logits(const int* ids, int n, LatentCache& cache, bool want_logits,
+                           bool all_positions, const std::atomic<bool>* cancel);
     bool run(std::span<const int> tokens, LatentCache& cache, const std::atomic<bool>* cancel,
              float* host_logits, bool all_positions, bool keep_last);
     void attention_block(const LayerWeights& w, int layer, int n, int first_position,

@@ -44,8 +44,10 @@ OpenedModel open_model(const OpenOptions& options) {
     progress(30, step.c_str());
 
     ModelOptions model_options;
-    // A GPU prefills in larger chunks: its buffers are cheap, the CPU's default stays 64.
-    model_options.max_batch = options.max_batch > 0 ? options.max_batch : gpu ? 256 : 64;
+    // Prefill chunks: an MoE layer's experts see tokens / experts * k of each chunk, and the CPU's
+    // panel kernels want 16 or more (V2-Lite: 48 at 512, 6 at 64, where every expert's weights
+    // were read for a handful of tokens). Stop is still seen between layers.
+    model_options.max_batch = options.max_batch > 0 ? options.max_batch : gpu ? 256 : 512;
     model_options.attention = options.attention;
     opened.model = Model::load(dir, model_options, std::move(backend.backend));
 
