@@ -14,7 +14,10 @@ for bin in "$stage"/app/* "$stage"/tests/*; do
     ldd "$bin" | awk '/=> \//{print $3}'
 done | sort -u | grep -v -E '/(libc|libm|libstdc\+\+|libgcc_s|libpthread|libdl|librt)\.so' |
     xargs -I{} cp -L {} "$stage/lib/"
+# Stripped and packed hard: the working tree, this bundle and the benchmark kit must travel
+# together within the GPU machine's 64 MiB.
+strip --strip-unneeded "$stage"/app/* "$stage"/tests/*
 mkdir -p "$root/.device"
-tar -C "$stage" -cJf "$root/.device/bundle.tar.xz" .
+tar -C "$stage" -cf - . | xz -9e -T2 >"$root/.device/bundle.tar.xz"
 rm -rf "$stage"
 ls -la "$root/.device/bundle.tar.xz"
