@@ -21,6 +21,7 @@
 
 #include "engine/backend_factory.h"
 #include "models_page.h"
+#include "server_panel.h"
 #include "settings_dialog.h"
 
 namespace lc::ui {
@@ -37,6 +38,7 @@ MainWindow::MainWindow(QSettings& store, const QString& history_file, QWidget* p
 
     controller_ =
         new ChatController(ConversationSettings::load_defaults(store_), history_file, this);
+    server_ = new LocalServer(this);
     build_widgets();
     build_status_bar();
     build_menus();
@@ -335,6 +337,7 @@ void MainWindow::open_settings() {
     static const bool cuda = gpu_available(nullptr);
     auto* dialog = new SettingsDialog(settings(), cuda, this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
+    ServerPanel::add_to(dialog, server_, settings().model_dir, settings().device);
     connect(dialog, &QDialog::accepted, this, [this, dialog] {
         const ConversationSettings before = settings();
         const ConversationSettings after = dialog->settings();

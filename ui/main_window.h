@@ -13,6 +13,7 @@
 #include "history/history_store.h"
 #include "history_sidebar.h"
 #include "inference_worker.h"
+#include "local_server.h"
 
 class QLabel;
 class QLineEdit;
@@ -108,6 +109,8 @@ private:
     QList<CacheStats> pending_samples_;
     QTimer* chart_timer_ = nullptr;
     ModelsPage* models_ = nullptr;
+    // The OpenAI-compatible server Settings can start; it runs until stopped or the window goes.
+    LocalServer* server_ = nullptr;
 };
 
 }  // namespace lc::ui
