@@ -149,6 +149,45 @@ private slots:
         QVERIFY(branch[1].content.rfind("word0 word1 word2 word3", 0) == 0);
         QCOMPARE(QByteArray::fromStdString(branch[1].content + "\n"), out);
     }
+
+    // Against our own server on the bundled model: the reply, greedy, is the one the local
+    // engine gives for the same messages, and it is saved like a local one.
+    void against_our_own_serve() {
+        QProcess serve;
+        serve.setProgram(QStringLiteral(LC_CLI_PATH));
+        serve.setArguments({"serve", "--port", "0"});
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.remove("LATENTCHAT_MODEL");
+        serve.setProcessEnvironment(env);
+        serve.start();
+        QVERIFY(serve.waitForStarted(10000));
+        while (!serve.canReadLine())
+            QVERIFY2(serve.waitForReadyRead(60000), serve.readAllStandardError().constData());
+        const QString url = QString::fromUtf8(serve.readLine()).trimmed();
+        QVERIFY2(url.startsWith("http://127.0.0.1:"), qPrintable(url));
+
+        const QStringList turn = {"--prompt",      "Tell me a story about a cat.",
+                                  "--system",      "You are a storyteller.",
+                                  "--temperature", "0",
+                                  "--max-tokens",  "40"};
+        const QString db = dir_.filePath("served.db");
+        const CliResult remote =
+            run_cli(QStringList{"generate", "--remote", url, "--db", db, "--stats"} + turn);
+        const CliResult local = run_cli(QStringList{"generate", "--chat"} + turn);
+        ::kill(static_cast<pid_t>(serve.processId()), SIGTERM);
+        QVERIFY(serve.waitForFinished(10000));
+        QCOMPARE(serve.exitCode(), 0);
+
+        QVERIFY2(remote.finished && remote.code == 0, qPrintable(remote.describe()));
+        QVERIFY2(local.finished && local.code == 0, qPrintable(local.describe()));
+        QVERIFY(remote.out.trimmed().size() > 20);
+        QCOMPARE(QString::fromUtf8(remote.out), QString::fromUtf8(local.out));
+        lc::HistoryStore store(db.toStdString());
+        const std::vector<lc::Message> branch = store.branch(1);
+        QCOMPARE(branch.size(), size_t{3});
+        QCOMPARE(QByteArray::fromStdString(branch[2].content + "\n"), remote.out);
+        QVERIFY(branch[2].meta.token_count > 0);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestCliRemote)

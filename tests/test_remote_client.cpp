@@ -246,6 +246,7 @@ private slots:
             QVERIFY(res.cancelled);
             QCOMPARE(res.finish_reason, std::string("cancelled"));
             QVERIFY2(ms < 300, qPrintable(QString("%1: stopped after %2 ms").arg(message).arg(ms)));
+            qInfo("%s: stopped %lld ms after the flag", message, static_cast<long long>(ms));
             if (QByteArray(message).contains("endless")) QVERIFY(pieces >= 3);
         }
     }
