@@ -60,7 +60,7 @@ commands:
               [--queue 16] [--max-body-kb 8192]
               an OpenAI-compatible server: /v1/chat/completions, /v1/completions (whole or
               streamed), /v1/models, /health; key also from $LATENTCHAT_API_KEY; SIGTERM stops
-  serve-bench --model DIR [--prompt TEXT] [--max-tokens 128] [--repeat 5]
+  serve-bench --model DIR [--prompt TEXT] [--max-tokens 128] [--repeat 10]
               time to first token and tokens/s through serve against in-process; JSON
 
 model flags (every command that loads a model):
