@@ -14,6 +14,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 targets=(safetensors config gguf history_import hf_tokenizer chat_template)
 declare -A max_len=([safetensors]=4096 [config]=4096 [gguf]=8192 [history_import]=8192
                     [hf_tokenizer]=8192 [chat_template]=4096)
+# The server's request bodies (core/server/openai_request.h).
+targets+=(openai_request)
+max_len[openai_request]=8192
 
 if [[ ! -f $build/CMakeCache.txt ]]; then
     CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DLATENTCHAT_FUZZ=ON -DLATENTCHAT_HEADLESS=ON \
