@@ -396,6 +396,9 @@ void ApiServer::start() {
     const size_t threads = static_cast<size_t>(std::max(0, s.options.max_waiting)) + 8;
     s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     s.http.set_payload_max_length(s.options.max_body_bytes);
+    // Stream pieces are small writes; without this Nagle's algorithm holds each one back until
+    // the previous is acknowledged.
+    s.http.set_tcp_nodelay(true);
     const std::string where = s.options.host + ":" + std::to_string(s.options.port);
     if (s.options.port == 0) {
         s.port = s.http.bind_to_any_port(s.options.host);
