@@ -57,7 +57,9 @@ private slots:
         const QString story = QString::fromUtf8(r.out).trimmed();
         QVERIFY2(story.split(' ', Qt::SkipEmptyParts).size() > 40, qPrintable(story));
         QVERIFY2(!story.contains("<|"), qPrintable(story));      // the turn's end is not shown
-        QVERIFY2(r.err.contains(", stop;"), r.err.constData());  // it ended its own turn
+        // It ended the reply itself: its turn's end marker, or the end of text it learned to put
+        // after it (both end a chat turn), not the token limit.
+        QVERIFY2(r.err.contains(", stop;") || r.err.contains(", eos;"), r.err.constData());
     }
 
     void heldout_perplexity_matches_training() {
