@@ -56,7 +56,7 @@ private slots:
         QVERIFY2(r.code == 0, qPrintable(r.describe()));
         const QString story = QString::fromUtf8(r.out).trimmed();
         QVERIFY2(story.split(' ', Qt::SkipEmptyParts).size() > 40, qPrintable(story));
-        QVERIFY2(!story.contains("<|"), qPrintable(story));      // the turn's end is not shown
+        QVERIFY2(!story.contains("<|"), qPrintable(story));  // the turn's end is not shown
         // It ended the reply itself: its turn's end marker, or the end of text it learned to put
         // after it (both end a chat turn), not the token limit.
         QVERIFY2(r.err.contains(", stop;") || r.err.contains(", eos;"), r.err.constData());
