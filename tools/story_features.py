@@ -139,14 +139,18 @@ TONE_TEMPLATES = ["Tell me a {t} story about {a}.", "Can you tell me a {t} story
 
 
 def story_requests(rec: dict, allowed: list[str], excluded: set[str], rng: random.Random, k: int = 3) -> list[str]:
-    """Up to k different chat requests this story answers (each checked against the excluded forms)."""
+    """k chat requests this story answers (each checked against the excluded forms); the first is a
+    subject request ("Tell me a story about a X.", X the earliest-named noun the story repeats) when
+    the story has one."""
     story = rec["story"]
     nouns = story_nouns(story, set(allowed))
     # Prefer nouns the story is about: the ones it repeats most.
     low = story.lower()
-    counts = {n: sum(low.count(f) for f in forms(n)) for n in nouns}
+    counts = {n: sum(len(re.findall(rf"\b{f}\b", low)) for f in forms(n)) for n in nouns}
+    first = {n: min((m.start() for f in forms(n) for m in re.finditer(rf"\b{f}\b", low)), default=len(low)) for n in nouns}
     nouns.sort(key=lambda n: -counts[n])
-    main = [n for n in nouns if counts[n] >= 2][:3] or nouns[:2]
+    # The subject: a noun the story repeats, the earliest mentioned first (what it is about, named early).
+    main = sorted([n for n in nouns if counts[n] >= 2], key=lambda n: first[n])[:3] or nouns[:2]
     feats = story_features(story)
     cands: list[str] = []
     for n in main:
@@ -193,6 +197,8 @@ def story_requests(rec: dict, allowed: list[str], excluded: set[str], rng: rando
     cands = [c for c in cands if request_is_clean(c, excluded)]
     rng.shuffle(cands)
     out = []
+    if main:  # element 0: a plain subject request (train_model.py's subject_prob picks it more often)
+        out.append(rng.choice(SUBJECT_TEMPLATES).format(a=article(main[0])))
     for c in cands:
         if c not in out:
             out.append(c)

@@ -80,7 +80,7 @@ COMMON = dict(first_k_dense_replace=1, routed_scaling_factor=1.0, norm_topk_prob
 # of the weights, at most 16 epochs, and the best held-out checkpoint (raw or EMA) is kept.
 HPARAMS_FULL = dict(seq_len=1024, batch_size=16, lr=2e-3, min_lr_ratio=0.1, warmup_steps=60, weight_decay=1.0,
                     betas=(0.9, 0.95), grad_clip=1.0, bias_update_rate=1e-3, ema=0.98, max_epochs=16,
-                    chat_fraction=0.6, requests_per_story=3, dropout=0.0, log_every=10, n_evals=40, reserve_s=80.0)
+                    chat_fraction=0.6, requests_per_story=3, subject_prob=0.4, dropout=0.0, log_every=10, n_evals=40, reserve_s=80.0)
 HPARAMS_TINY = dict(HPARAMS_FULL, seq_len=128, batch_size=8, lr=3e-3, warmup_steps=20, ema=0.9, log_every=5,
                     n_evals=6, reserve_s=35.0)
 
@@ -140,15 +140,20 @@ def chat_text(user: str, reply: str | None = None) -> str:
     return text if reply is None else text + reply + "<|end|>\n"
 
 
-def epoch_stream(plain: list[list[int]], chat: list[list[list[int]]], epoch: int, seed: int, chat_fraction: float):
+def epoch_stream(plain: list[list[int]], chat: list[list[list[int]]], epoch: int, seed: int, chat_fraction: float,
+                 subject_prob: float = 0.0):
     """One epoch of training tokens: every story once, in a seeded order, plain or chat (seeded choice);
-    a chat example uses one of the story's requests (seeded choice, so epochs vary the request)."""
+    a chat example uses the story's first request (its subject request) with probability subject_prob,
+    else one of its requests at random (seeded, so epochs vary the request)."""
     rng = random.Random(seed * 1000003 + epoch)
     order = list(range(len(plain)))
     rng.shuffle(order)
     stream = []
     for i in order:
-        stream += rng.choice(chat[i]) if rng.random() < chat_fraction else plain[i]
+        if rng.random() < chat_fraction:
+            stream += chat[i][0] if rng.random() < subject_prob else rng.choice(chat[i])
+        else:
+            stream += plain[i]
     return stream
 
 
@@ -157,7 +162,7 @@ def batches(plain, chat, hp, seed, device):
     B, L = hp["batch_size"], hp["seq_len"]
     epoch, buf = 0, []
     while True:
-        buf += epoch_stream(plain, chat, epoch, seed, hp["chat_fraction"])
+        buf += epoch_stream(plain, chat, epoch, seed, hp["chat_fraction"], hp["subject_prob"])
         epoch += 1
         while len(buf) >= B * L:
             x = torch.tensor(buf[:B * L], dtype=torch.long).view(B, L)
