@@ -170,39 +170,43 @@ void InferenceWorker::generate(const QList<lc::Message>& conversation,
         GenerationOptions opts = settings.to_options(
             static_cast<quint64>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
             (++replies_ * 0x9E3779B97F4A7C15ull));
-        ChatTurnCallbacks callbacks;
-        callbacks.on_started = [this](int prompt, int reused) {
-            emit generation_started(prompt, reused);
-        };
-
-        // Runs on this thread for every token: text is gathered and sent at most once per
-        // coalesce interval, so the GUI's event loop is not flooded.
-        TextCoalescer text(coalesce_ms_);
-        int generated = 0;
-        double rate = 0;
-        double first_token_seconds = 0;
-        callbacks.on_token = [&](const TokenEvent& ev) {
-            generated = ev.index + 1;
-            // Decode speed: tokens after the first over the time since the first.
-            if (ev.index == 0) first_token_seconds = ev.seconds;
-            if (ev.index > 0 && ev.seconds > first_token_seconds)
-                rate = ev.index / (ev.seconds - first_token_seconds);
-            if (text.add(QString::fromStdString(ev.text)))
-                emit tokens_arrived(text.take(), ev.cache, generated, rate);
-        };
+        ReplyStream stream(coalesce_ms_);
+        const ChatTurnCallbacks callbacks = stream_callbacks(stream);
         const std::vector<lc::Message> messages(conversation.begin(), conversation.end());
         const ChatTurnResult turn = chat_turns_->run(messages, opts, callbacks, &stop_);
-
-        const QString reply = QString::fromStdString(turn.reply.content);
-        const CacheStats final_cache = session_->cache().stats();
-        if (const QString rest = text.rest(reply); !rest.isEmpty())
-            emit tokens_arrived(rest, final_cache, generated, rate);
-        emit generation_finished(reply, turn.reply.meta, final_cache);
+        finish_reply(stream, turn, session_->cache().stats());
     } catch (const std::exception& e) {
         emit generation_failed(what_of(e));
     } catch (...) {
         emit generation_failed(QStringLiteral("The reply failed with an unknown error."));
     }
+}
+
+ChatTurnCallbacks InferenceWorker::stream_callbacks(ReplyStream& stream) {
+    ChatTurnCallbacks callbacks;
+    callbacks.on_started = [this](int prompt, int reused) {
+        emit generation_started(prompt, reused);
+    };
+    // Runs on this thread for every token: text is gathered and sent at most once per coalesce
+    // interval, so the GUI's event loop is not flooded.
+    callbacks.on_token = [this, &stream](const TokenEvent& ev) {
+        stream.generated = ev.index + 1;
+        // Decode speed: tokens after the first over the time since the first.
+        if (ev.index == 0) stream.first_token_seconds = ev.seconds;
+        if (ev.index > 0 && ev.seconds > stream.first_token_seconds)
+            stream.rate = ev.index / (ev.seconds - stream.first_token_seconds);
+        if (stream.text.add(QString::fromStdString(ev.text)))
+            emit tokens_arrived(stream.text.take(), ev.cache, stream.generated, stream.rate);
+    };
+    return callbacks;
+}
+
+void InferenceWorker::finish_reply(ReplyStream& stream, const ChatTurnResult& turn,
+                                   const CacheStats& cache) {
+    const QString reply = QString::fromStdString(turn.reply.content);
+    if (const QString rest = stream.text.rest(reply); !rest.isEmpty())
+        emit tokens_arrived(rest, cache, stream.generated, stream.rate);
+    emit generation_finished(reply, turn.reply.meta, cache);
 }
 
 void InferenceWorker::reset_context() {

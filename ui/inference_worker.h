@@ -15,6 +15,7 @@
 #include "engine/kv_cache.h"
 #include "session/chat_turn.h"
 #include "session/remote_turn.h"
+#include "text_coalescer.h"
 
 namespace lc::ui {
 
@@ -87,6 +88,19 @@ signals:
     void cache_resumed(const QString& file, int tokens_restored, const QString& reason);
 
 private:
+    // One reply as it streams, for the local and the remote engine alike: its text gathered for
+    // the GUI, the tokens so far and the decode rate.
+    struct ReplyStream {
+        explicit ReplyStream(int coalesce_ms) : text(coalesce_ms) {}
+        TextCoalescer text;
+        int generated = 0;
+        double rate = 0;
+        double first_token_seconds = 0;
+    };
+    // Callbacks that emit generation_started and the coalesced tokens_arrived.
+    ChatTurnCallbacks stream_callbacks(ReplyStream& stream);
+    // Sends what the stream still holds, then generation_finished.
+    void finish_reply(ReplyStream& stream, const ChatTurnResult& turn, const CacheStats& cache);
     void generate_remote(const QList<lc::Message>& conversation,
                          const lc::ui::ConversationSettings& settings);
     void release_local_model();

@@ -10,7 +10,6 @@
 #include "remote/openai_client.h"
 #include "session/model_locator.h"
 #include "session/remote_model.h"
-#include "text_coalescer.h"
 
 namespace lc::ui {
 
@@ -119,31 +118,14 @@ void InferenceWorker::generate_remote(const QList<lc::Message>& conversation,
         // top-k, min-p and the repetition penalty are not OpenAI fields: not sent.
         if (!settings.random_seed) request.seed = settings.seed;
 
-        ChatTurnCallbacks callbacks;
-        callbacks.on_started = [this](int prompt, int reused) {
-            emit generation_started(prompt, reused);
-        };
-        TextCoalescer text(coalesce_ms_);
-        int generated = 0;
-        double rate = 0;
-        double first_seconds = 0;
-        callbacks.on_token = [&](const TokenEvent& ev) {
-            generated = ev.index + 1;
-            if (ev.index == 0) first_seconds = ev.seconds;
-            if (ev.index > 0 && ev.seconds > first_seconds)
-                rate = ev.index / (ev.seconds - first_seconds);
-            if (text.add(QString::fromStdString(ev.text)))
-                emit tokens_arrived(text.take(), ev.cache, generated, rate);
-        };
+        ReplyStream stream(coalesce_ms_);
+        const ChatTurnCallbacks callbacks = stream_callbacks(stream);
         const ChatTurnResult turn =
             run_remote_turn(*remote_, std::move(request), callbacks, &stop_);
 
-        const QString reply = QString::fromStdString(turn.reply.content);
-        const CacheStats final_cache = remote_cache_estimate(
-            *remote_, turn.generation.prompt_tokens + turn.reply.meta.token_count);
-        if (const QString rest = text.rest(reply); !rest.isEmpty())
-            emit tokens_arrived(rest, final_cache, generated, rate);
-        emit generation_finished(reply, turn.reply.meta, final_cache);
+        finish_reply(stream, turn,
+                     remote_cache_estimate(
+                         *remote_, turn.generation.prompt_tokens + turn.reply.meta.token_count));
     } catch (const std::exception& e) {
         emit generation_failed(what_of(e));
     } catch (...) {
