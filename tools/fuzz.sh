@@ -11,9 +11,11 @@ seconds=${1:-30}
 build=${2:-$root/build-fuzz}
 jobs=$(nproc 2>/dev/null || echo 2)
 
-targets=(safetensors config gguf history_import hf_tokenizer chat_template)
-declare -A max_len=([safetensors]=4096 [config]=4096 [gguf]=8192 [history_import]=8192
-                    [hf_tokenizer]=8192 [chat_template]=4096)
+targets=(safetensors config generation_config gguf history_import hf_tokenizer chat_template
+         cache_file hub_json)
+declare -A max_len=([safetensors]=4096 [config]=4096 [generation_config]=1024 [gguf]=8192
+                    [history_import]=8192 [hf_tokenizer]=8192 [chat_template]=4096
+                    [cache_file]=4096 [hub_json]=8192)
 # The server's request bodies (core/server/openai_request.h).
 targets+=(openai_request)
 max_len[openai_request]=8192
