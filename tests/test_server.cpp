@@ -309,6 +309,9 @@ private slots:
         HttpReply r = post_json(s.base() + "/completions", json({{"prompt", words}}).dump());
         QCOMPARE(r.status, 400L);
         QCOMPARE(error_of(r)["code"].get<std::string>(), std::string("context_length_exceeded"));
+        r = post_json(url, json({{"messages", {{{"role", "user"}, {"content", words}}}}}).dump());
+        QCOMPARE(r.status, 400L);
+        QCOMPARE(error_of(r)["code"].get<std::string>(), std::string("context_length_exceeded"));
         // Not JSON by its content type.
         const std::string ok_body = chat_body("hi", 2, 1, false).dump();
         r = http_request(url, &ok_body, {"Content-Type: application/x-www-form-urlencoded"});
@@ -356,6 +359,14 @@ private slots:
             const std::string reply = c.read("}}", 10000);
             QCOMPARE(raw_status(reply), 413);
             QVERIFY(reply.find("\"error\"") != std::string::npos);
+        }
+        {  // a client that asks first (Expect: 100-continue) is told before it sends the body
+            RawConnection c(s.port());
+            c.send(head +
+                   "Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                   "Content-Length: 1000000\r\n\r\n");
+            const std::string reply = c.read("}}", 10000);
+            QCOMPARE(raw_status(reply), 413);
         }
         {  // a body that stops half way, then the client waits
             RawConnection c(s.port());
@@ -438,6 +449,48 @@ private slots:
         QVERIFY2(ok >= 2 && busy >= 1,
                  qPrintable(QString("%1 done, %2 refused").arg(ok).arg(busy)));
         QCOMPARE(health(s)["rejected"].get<int>(), busy);
+    }
+
+    // Requests wait in the order they came: B, queued before C, is answered before C.
+    void queue_is_first_come_first_served() {
+        ServerProcess s;
+        QVERIFY2(s.ok(), qPrintable(s.why()));
+        const std::string url = s.base() + "/completions";
+        auto wait_for = [&](const char* key, int value) {
+            QElapsedTimer t;
+            t.start();
+            while (health(s)[key].get<int>() != value && t.elapsed() < 20000)
+                QThread::msleep(5);
+            return health(s)[key].get<int>() == value;
+        };
+        const std::string long_body =
+            json({{"prompt", "Once upon a time"}, {"max_tokens", 900}, {"ignore_eos", true}})
+                .dump();
+        const std::string short_body =
+            json({{"prompt", "A dog"}, {"max_tokens", 40}, {"ignore_eos", true}}).dump();
+        std::atomic<int> order{0};
+        int a_done = 0, b_done = 0, c_done = 0;
+        std::thread a([&] {
+            post_json(url, long_body);
+            a_done = ++order;
+        });
+        QVERIFY(wait_for("running", 1));
+        std::thread b([&] {
+            post_json(url, short_body);
+            b_done = ++order;
+        });
+        QVERIFY(wait_for("waiting", 1));
+        std::thread c([&] {
+            post_json(url, short_body);
+            c_done = ++order;
+        });
+        QVERIFY(wait_for("waiting", 2));
+        a.join();
+        b.join();
+        c.join();
+        QCOMPARE(a_done, 1);
+        QCOMPARE(b_done, 2);
+        QCOMPARE(c_done, 3);
     }
 
     // A client that leaves mid-stream stops its generation: counted as cancelled, far fewer

@@ -41,7 +41,7 @@ void LocalServer::start(const LocalServerOptions& options) {
     // Loading takes from milliseconds to minutes; the window must not wait for it.
     helper_ = QThread::create([this, options] {
         std::shared_ptr<server::ApiServer> started;
-        QString failure;
+        QString failure, notice;
         try {
             OpenOptions open;
             open.path = options.model_dir.trimmed().toStdString();
@@ -51,7 +51,9 @@ void LocalServer::start(const LocalServerOptions& options) {
             serve.host = options.host.trimmed().toStdString();
             serve.port = options.port;
             serve.api_key = options.api_key.toStdString();
-            started = std::make_shared<server::ApiServer>(open_model(open), serve);
+            OpenedModel opened = open_model(open);
+            notice = QString::fromStdString(opened.notice);  // a GPU that could not be used
+            started = std::make_shared<server::ApiServer>(std::move(opened), serve);
             started->start();
         } catch (const std::exception& e) {
             started.reset();
@@ -59,8 +61,9 @@ void LocalServer::start(const LocalServerOptions& options) {
         }
         QMetaObject::invokeMethod(
             this,
-            [this, started, failure] {
+            [this, started, failure, notice] {
                 server_ = started;
+                notice_ = notice;
                 if (server_) {
                     address_ = QString::fromStdString(server_->base_url());
                     model_name_ = QString::fromStdString(server_->model_name());

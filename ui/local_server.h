@@ -39,7 +39,8 @@ public:
     State state() const { return state_; }
     QString address() const { return address_; }  // "http://127.0.0.1:8080/v1" while running
     QString model_name() const { return model_name_; }
-    QString error() const { return error_; }  // why the last start failed
+    QString error() const { return error_; }    // why the last start failed
+    QString notice() const { return notice_; }  // e.g. CUDA asked for but the CPU in use
     int replies_served() const;
 
 signals:
@@ -52,7 +53,7 @@ private:
     State state_ = State::Stopped;
     std::shared_ptr<server::ApiServer> server_;
     QThread* helper_ = nullptr;  // the thread that loads or stops, while one does
-    QString address_, model_name_, error_;
+    QString address_, model_name_, error_, notice_;
 };
 
 }  // namespace lc::ui

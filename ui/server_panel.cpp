@@ -129,7 +129,10 @@ void ServerPanel::show_state() {
             status_->setText(tr("Loading the model…"));
             break;
         case State::Running:
-            status_->setText(tr("Running: %1").arg(server_->model_name()));
+            status_->setText(
+                server_->notice().isEmpty()
+                    ? tr("Running: %1").arg(server_->model_name())
+                    : tr("Running: %1 (%2)").arg(server_->model_name(), server_->notice()));
             break;
         case State::Stopping:
             status_->setText(tr("Stopping…"));

@@ -337,6 +337,20 @@ void ApiServer::Impl::routes() {
         return httplib::Server::HandlerResponse::Handled;
     };
     http.set_error_handler(on_error);
+    // A client that asks before sending a body (curl does above 1 MB) learns at once that it is
+    // too large, and sends nothing.
+    http.set_expect_100_continue_handler([this](const Request& req, Response& res) {
+        const std::string& length = req.get_header_value("Content-Length");
+        if (length.size() > 18 || std::stoull("0" + length) > options.max_body_bytes) {
+            const ApiError too_large(413, "invalid_request_error",
+                                     "the request body is larger than " +
+                                         std::to_string(options.max_body_bytes) + " bytes");
+            res.status = 413;
+            res.set_content(error_json(too_large), "application/json");
+            return 413;
+        }
+        return 100;
+    });
     http.set_pre_routing_handler([this](const Request& req, Response& res) {
         if (options.api_key.empty() || req.path == "/health")
             return httplib::Server::HandlerResponse::Unhandled;

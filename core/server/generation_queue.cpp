@@ -146,10 +146,13 @@ void GenerationQueue::run() {
             } catch (const ApiError& e) {
                 error = e;
             } catch (const Error& e) {
-                // What the chat turn refuses (a message too long for the context) is the
-                // request's fault.
+                // What the chat turn refuses is the request's fault: a message too long for the
+                // context window (ChatContext::run says so in those words), or a conversation
+                // the model's template will not render.
+                const bool too_long =
+                    std::string_view(e.what()).find("context window") != std::string_view::npos;
                 error = ApiError(400, "invalid_request_error", e.what(), "messages",
-                                 "context_length_exceeded");
+                                 too_long ? "context_length_exceeded" : "");
             } catch (const std::bad_alloc&) {
                 error = ApiError(500, "server_error", "the server ran out of memory");
             } catch (const std::exception& e) {
