@@ -1,5 +1,8 @@
 #include "local_server.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <QMetaObject>
 #include <QThread>
 #include <exception>
@@ -40,6 +43,10 @@ void LocalServer::start(const LocalServerOptions& options) {
     set_state(State::Starting);
     // Loading takes from milliseconds to minutes; the window must not wait for it.
     helper_ = QThread::create([this, options] {
+        // As the chat's worker: a little "nicer" than the GUI thread, set before the model's
+        // pool, the engine thread and the connection threads are created here, so they all
+        // inherit it and the window stays responsive while the server generates.
+        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 5);
         std::shared_ptr<server::ApiServer> started;
         QString failure, notice;
         try {
