@@ -413,6 +413,10 @@ void ApiServer::start() {
     // Stream pieces are small writes; without this Nagle's algorithm holds each one back until
     // the previous is acknowledged.
     s.http.set_tcp_nodelay(true);
+    // An idle keep-alive connection holds its thread until this runs out, and stop() waits for
+    // every thread: 2 s instead of cpp-httplib's 5 keeps a stop prompt; a client that comes back
+    // later opens a new connection, which on loopback costs nothing.
+    s.http.set_keep_alive_timeout(2);
     const std::string where = s.options.host + ":" + std::to_string(s.options.port);
     if (s.options.port == 0) {
         s.port = s.http.bind_to_any_port(s.options.host);
