@@ -24,6 +24,8 @@ using httplib::Response;
 
 // How often a waiting reply looks whether its client is still there (and for new text).
 constexpr std::chrono::milliseconds kPollInterval{50};
+// How long a stream gathers text before it sends the next piece.
+constexpr std::chrono::milliseconds kBatchInterval{2};
 
 int64_t unix_seconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(
@@ -174,6 +176,11 @@ private:
         while (true) {
             JobProgress::Update u = progress->take(kPollInterval);
             if (!u.text.empty() && !write(sink, chunk(u.text, std::nullopt, false))) return false;
+            // A fast model makes a token every half millisecond or so; waking for each one costs
+            // the engine a share of the cores. Text that comes within kBatchInterval goes out
+            // together (a slow model's tokens still go one by one).
+            if (!u.text.empty() && u.phase == JobProgress::Phase::Generating)
+                std::this_thread::sleep_for(kBatchInterval);
             if (u.phase == JobProgress::Phase::Finished) {
                 if (!write(sink, chunk("", u.finish_reason, false))) return false;
                 if (include_usage &&
