@@ -26,6 +26,8 @@ using httplib::Response;
 constexpr std::chrono::milliseconds kPollInterval{50};
 // How long a stream gathers text before it sends the next piece.
 constexpr std::chrono::milliseconds kBatchInterval{2};
+// How long a whole (not streamed) reply gathers text between looks at the client.
+constexpr std::chrono::milliseconds kWholeGatherInterval{10};
 
 int64_t unix_seconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(
@@ -206,6 +208,9 @@ private:
         while (true) {
             JobProgress::Update u = progress->take(kPollInterval);
             text += u.text;
+            // Nothing goes out before the end: wake at most every 10 ms, not for every token.
+            if (!u.text.empty() && u.phase == JobProgress::Phase::Generating)
+                std::this_thread::sleep_for(kWholeGatherInterval);
             if (u.phase == JobProgress::Phase::Finished) {
                 const std::string body =
                     chat ? chat_completion_json(ids, text, u.finish_reason, u.usage)
