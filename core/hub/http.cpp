@@ -234,4 +234,35 @@ std::string url_encode(const std::string& text, bool keep_slash) {
     return out;
 }
 
+std::string http_status_words(long status) {
+    switch (status) {
+        case 400:
+            return "400 Bad Request";
+        case 401:
+            return "401 Unauthorized";
+        case 403:
+            return "403 Forbidden";
+        case 404:
+            return "404 Not Found";
+        case 413:
+            return "413 Payload Too Large";
+        case 416:
+            return "416 Range Not Satisfiable";
+        case 422:
+            return "422 Unprocessable Entity";
+        case 429:
+            return "429 Too Many Requests";
+        case 500:
+            return "500 Internal Server Error";
+        case 502:
+            return "502 Bad Gateway";
+        case 503:
+            return "503 Service Unavailable";
+        case 504:
+            return "504 Gateway Timeout";
+        default:
+            return std::to_string(status);
+    }
+}
+
 }  // namespace lc::hub

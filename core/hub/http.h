@@ -41,4 +41,7 @@ HttpReply http_post(const HttpRequest& request, const std::string& body, const B
 // Percent-encodes for a URL path or query: unreserved characters stay, and "/" when keep_slash.
 std::string url_encode(const std::string& text, bool keep_slash);
 
+// An HTTP status with its reason phrase ("404 Not Found"); the number alone when not a common one.
+std::string http_status_words(long status);
+
 }  // namespace lc::hub

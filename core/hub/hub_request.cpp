@@ -8,33 +8,6 @@ namespace lc::hub {
 
 namespace {
 
-std::string status_words(long status) {
-    switch (status) {
-        case 400:
-            return "400 Bad Request";
-        case 401:
-            return "401 Unauthorized";
-        case 403:
-            return "403 Forbidden";
-        case 404:
-            return "404 Not Found";
-        case 416:
-            return "416 Range Not Satisfiable";
-        case 429:
-            return "429 Too Many Requests";
-        case 500:
-            return "500 Internal Server Error";
-        case 502:
-            return "502 Bad Gateway";
-        case 503:
-            return "503 Service Unavailable";
-        case 504:
-            return "504 Gateway Timeout";
-        default:
-            return std::to_string(status);
-    }
-}
-
 // The hub explains refusals in X-Error-Message; a short one is worth passing on.
 std::string hub_says(const HttpReply& reply) {
     auto it = reply.headers.find("x-error-message");
@@ -63,7 +36,7 @@ void throw_if_failed(const HubOptions& options, const HttpReply& reply, const st
         throw Error("cannot download " + url + ": " + reply.transport_error);
     const long s = reply.status;
     if (s >= 200 && s < 300) return;
-    const std::string answered = url + " answered " + status_words(s) + hub_says(reply);
+    const std::string answered = url + " answered " + http_status_words(s) + hub_says(reply);
     if (s == 401 && options.token.empty())
         throw Error(answered +
                     ": the repo is gated, private or does not exist; if you have access, set "

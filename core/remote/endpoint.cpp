@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "base/json_parse.h"
+#include "hub/http.h"
 #include "remote/openai_client.h"
 #include "remote/request.h"
 
@@ -24,30 +25,12 @@ std::string lower(std::string s) {
 
 std::string status_words(long status) {
     switch (status) {
-        case 400:
-            return "400 Bad Request";
         case 401:
             return "401 Unauthorized (the API key is missing or wrong)";
         case 403:
             return "403 Forbidden (the API key is not allowed this)";
-        case 404:
-            return "404 Not Found";
-        case 413:
-            return "413 Payload Too Large";
-        case 422:
-            return "422 Unprocessable Entity";
-        case 429:
-            return "429 Too Many Requests";
-        case 500:
-            return "500 Internal Server Error";
-        case 502:
-            return "502 Bad Gateway";
-        case 503:
-            return "503 Service Unavailable";
-        case 504:
-            return "504 Gateway Timeout";
         default:
-            return std::to_string(status);
+            return hub::http_status_words(status);
     }
 }
 
